@@ -1,0 +1,100 @@
+import pg from 'pg'
+import type { SqlClient, SqlQueryable } from './sql-client.ts'
+import { HubError } from '../../protocol/errors.ts'
+
+// Sequence numbers and times are int8; they stay well inside 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v))
+
+/** Connection errors and server shutdowns mean "the database is down": retryable, nothing applied. */
+const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08006', '08001', '08003', '08004'])
+
+export function toStoreError(err: unknown): unknown {
+  const code = (err as { code?: string })?.code
+  if (err instanceof HubError) return err
+  if ((code && UNAVAILABLE.has(code)) || /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(String((err as Error)?.message))) {
+    return new HubError('unavailable', 'database unavailable, nothing was applied; retry later')
+  }
+  return err
+}
+
+const statementNames = new Map<string, string>()
+/** A stable name per distinct statement text (the hub has a few dozen). */
+function statementName(text: string): string {
+  let name = statementNames.get(text)
+  if (!name) statementNames.set(text, (name = `synchub_${statementNames.size + 1}`))
+  return name
+}
+
+export interface PostgresOptions {
+  url: string
+  /** Pool size; group commit keeps the number of busy connections small. */
+  max?: number
+}
+
+export function createPostgresClient(opts: PostgresOptions): SqlClient {
+  const pool = new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10, connectionTimeoutMillis: 5000 })
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => {})
+  // Named statements would otherwise settle on a generic plan built while the tables were
+  // young (a sequential scan of records on every commit); plan each execution for its values.
+  pool.on('connect', (client) => void client.query('SET plan_cache_mode = force_custom_plan').catch(() => {}))
+  const run = async <T>(q: pg.Pool | pg.PoolClient, text: string, params?: unknown[]) => {
+    try {
+      // Parameterised statements are named, so each connection parses and plans them once.
+      const query = params ? { name: statementName(text), text, values: params } : text
+      return (await q.query(query as pg.QueryConfig)) as unknown as { rows: T[] }
+    } catch (err) {
+      throw toStoreError(err)
+    }
+  }
+  const queryable = (q: pg.Pool | pg.PoolClient): SqlQueryable => ({
+    query: (text, params) => run(q, text, params),
+    exec: async (script) => void (await run(q, script)),
+  })
+  return {
+    kind: 'postgres',
+    ...queryable(pool),
+    async transaction(fn) {
+      let client: pg.PoolClient
+      try {
+        client = await pool.connect()
+      } catch (err) {
+        throw toStoreError(err)
+      }
+      const tx = queryable(client)
+      let broken = false
+      try {
+        await tx.query('BEGIN')
+        const result = await fn(tx)
+        await tx.query('COMMIT')
+        return result
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK')
+        } catch {
+          broken = true
+        }
+        throw toStoreError(err)
+      } finally {
+        client.release(broken)
+      }
+    },
+    async withAdvisoryLock(key, fn) {
+      const client = await pool.connect().catch((err) => {
+        throw toStoreError(err)
+      })
+      const db = queryable(client)
+      try {
+        await db.query('SELECT pg_advisory_lock($1)', [key])
+        try {
+          return await fn(db)
+        } finally {
+          await db.query('SELECT pg_advisory_unlock($1)', [key])
+        }
+      } finally {
+        client.release()
+      }
+    },
+    close: () => pool.end(),
+  }
+}

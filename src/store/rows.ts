@@ -1,0 +1,49 @@
+/** Row shapes shared by the store and the sync engine. Times are ms since the epoch. */
+export interface RecordRow {
+  user_id: string
+  collection: string
+  id: string
+  /** Seq of the record's latest change; its `rev` on the wire. */
+  seq: number
+  /** The record's `data`, msgpack-encoded. */
+  data: Uint8Array
+  parent_id: string | null
+  created_at: number
+  /** The seq the record was created at: its place among its siblings, whatever changed since. */
+  created_seq: number
+  updated_at: number
+  deleted_at: number | null
+  purge_at: number | null
+  replaced_by: string | null
+  conflict_of: string | null
+  device_id: string | null
+  /** The parent whose deletion moved this record to the bin with it (restored with it). */
+  trashed_with: string | null
+}
+
+export interface UserState {
+  userId: string
+  seq: number
+  minValidSeq: number
+  epoch: string
+  /** null: the default scope (every scope key). */
+  scope: string[] | null
+}
+
+export interface DeviceState {
+  userId: string
+  deviceId: string
+  lastMid: number
+  revoked: boolean
+}
+
+export interface OpResultRow {
+  userId: string
+  deviceId: string
+  mid: number
+  result: Uint8Array
+}
+
+export const recordKey = (user: string, collection: string, id: string) => `${user}\u0000${collection}\u0000${id}`
+export const deviceKey = (user: string, device: string) => `${user}\u0000${device}`
+export const midKey = (user: string, device: string, mid: number) => `${user}\u0000${device}\u0000${mid}`
