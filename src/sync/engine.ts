@@ -1,0 +1,273 @@
+import { decodeMsgpack, encodeMsgpack } from '../../protocol/codec.ts'
+import { HubError } from '../../protocol/errors.ts'
+import type { Op, Result } from '../../protocol/ops.ts'
+import type { Change } from '../../protocol/records.ts'
+import type { ResetReason } from '../../protocol/frames.ts'
+import type { Bus, ChangeBatch } from '../bus/port.ts'
+import { deviceKey, midKey, recordKey, type OpResultRow } from '../store/rows.ts'
+import type { SyncStore, SyncTx } from '../store/sync-store.ts'
+import { CollectionRegistry } from './collections.ts'
+import { GroupCommitter } from './group-commit.ts'
+import { UserPlan } from './push-planner.ts'
+import { rowToChange } from './changes.ts'
+
+export interface PushOutcome {
+  cursor: number
+  results: Result[]
+}
+
+export type PullOutcome =
+  | { items: Change[]; cursor: number; more: boolean; epoch: string }
+  | { reset: ResetReason; epoch: string }
+
+export interface EngineOptions {
+  store: SyncStore
+  bus: Bus
+  registry?: CollectionRegistry
+  maxOpsPerPush: number
+  maxRecordBytes: number
+  trashRetentionMs: number
+  /** Parallel write transactions (lanes); 1 for the single-connection embedded store. */
+  lanes: number
+  /** Most ops in one group commit. */
+  maxBatchOps?: number
+  now?: () => number
+  /** Called after every committed batch (metrics). */
+  onBatch?: (info: { pushes: number; ops: number; ms: number }) => void
+}
+
+interface PushJob {
+  userId: string
+  deviceId: string
+  ops: Op[]
+  weight: number
+  resolve(outcome: PushOutcome): void
+  reject(err: unknown): void
+}
+
+/** A job's answer inside a batch: the outcome to resolve with, or the error to reject with. */
+type JobAnswer = { outcome: PushOutcome; batch?: ChangeBatch } | { error: HubError }
+
+/**
+ * The sync engine: pushes become rows under the user's seq (group-committed), committed
+ * batches are published to the bus, and pulls read the user's stream from the store.
+ */
+export class SyncEngine {
+  readonly registry: CollectionRegistry
+  private readonly committer: GroupCommitter<PushJob>
+  private readonly now: () => number
+  private readonly inflight = new Set<Promise<void>>()
+
+  constructor(private readonly opts: EngineOptions) {
+    this.registry = opts.registry ?? new CollectionRegistry()
+    this.now = opts.now ?? Date.now
+    this.committer = new GroupCommitter(opts.lanes, opts.maxBatchOps ?? 2000, (jobs) => this.runBatch(jobs))
+  }
+
+  /** Applies a push atomically; resolves after commit, before anyone else can see it. */
+  push(userId: string, deviceId: string, ops: Op[]): Promise<PushOutcome> {
+    if (ops.length > this.opts.maxOpsPerPush) {
+      return Promise.reject(new HubError('too_large', `${ops.length} ops in one push, over the ${this.opts.maxOpsPerPush} limit`))
+    }
+    const pushed = new Promise<PushOutcome>((resolve, reject) => this.committer.submit({ userId, deviceId, ops, weight: ops.length, resolve, reject }))
+    const settled = pushed.then(
+      () => {},
+      () => {},
+    )
+    this.inflight.add(settled)
+    void settled.finally(() => this.inflight.delete(settled))
+    return pushed
+  }
+
+  /** Resolves when every push received before this call has committed or failed (drain). */
+  settled(): Promise<void> {
+    return Promise.all([...this.inflight]).then(() => {})
+  }
+
+  /** Resolves when every queued push has committed (drain). */
+  idle(): Promise<void> {
+    return this.committer.idle()
+  }
+
+  /** Pushes queued or committing. */
+  get pending(): number {
+    return this.committer.pending
+  }
+
+  private async runBatch(jobs: PushJob[]): Promise<void> {
+    const started = performance.now()
+    let answers: JobAnswer[]
+    try {
+      answers = await this.opts.store.transaction((tx) => this.planBatch(tx, jobs))
+    } catch (err) {
+      if (jobs.length > 1 && !(err instanceof HubError && err.code === 'unavailable')) {
+        // One push broke the shared transaction: give each its own, so only that one fails.
+        for (const job of jobs) await this.runBatch([job])
+        return
+      }
+      const error = err instanceof HubError ? err : new HubError('internal', 'push failed, nothing was applied')
+      for (const job of jobs) job.reject(error)
+      return
+    }
+    this.opts.onBatch?.({ pushes: jobs.length, ops: jobs.reduce((n, j) => n + j.weight, 0), ms: performance.now() - started })
+    // Durable before visible: answer and publish only now that the transaction committed.
+    jobs.forEach((job, i) => {
+      const answer = answers[i]!
+      if ('error' in answer) return job.reject(answer.error)
+      job.resolve(answer.outcome)
+      if (answer.batch) this.publish(answer.batch)
+    })
+  }
+
+  /** A batch holding any secret field (a provider key) is marked, so no bus carries it off this node. */
+  private publish(batch: ChangeBatch): void {
+    const sensitive = batch.changes?.some((c) => this.registry.get(c.collection)?.secretFields?.length)
+    this.opts.bus.publish(sensitive ? { ...batch, sensitive: true } : batch)
+  }
+
+  private async planBatch(tx: SyncTx, jobs: PushJob[]): Promise<JobAnswer[]> {
+    const now = this.now()
+    const users = await tx.lockUsers([...new Set(jobs.map((j) => j.userId))])
+    const deviceKeys = new Map(jobs.map((j) => [deviceKey(j.userId, j.deviceId), { userId: j.userId, deviceId: j.deviceId }]))
+    const devices = await tx.lockDevices([...deviceKeys.values()], now)
+
+    // Which mids are replays (their first answers are loaded) and which rows the rest touch.
+    const replayKeys: Array<{ userId: string; deviceId: string; mid: number }> = []
+    const rowKeys = new Map<string, { userId: string; collection: string; id: string }>()
+    const parents = new Map<string, Set<string>>() // user → parent ids whose children an op needs
+    const simulated = new Map<string, number>()
+    for (const job of jobs) {
+      const key = deviceKey(job.userId, job.deviceId)
+      let last = simulated.get(key) ?? devices.get(key)?.lastMid ?? 0
+      for (const op of job.ops) {
+        if (op.mid <= last) replayKeys.push({ userId: job.userId, deviceId: job.deviceId, mid: op.mid })
+        else if (op.mid === last + 1) {
+          last = op.mid
+          const reads = readsOf(op, this.registry)
+          for (const r of reads.records) rowKeys.set(recordKey(job.userId, r.collection, r.id), { userId: job.userId, ...r })
+          if (reads.parents.length > 0) {
+            let set = parents.get(job.userId)
+            if (!set) parents.set(job.userId, (set = new Set()))
+            for (const p of reads.parents) set.add(p)
+          }
+        }
+      }
+      simulated.set(key, last)
+    }
+    const firstAnswers = await tx.loadResults(replayKeys)
+    const rows = await tx.lockRecords([...rowKeys.values()])
+    for (const [userId, ids] of parents) {
+      for (const child of await tx.lockChildren(userId, MESSAGES, [...ids])) rows.set(recordKey(userId, child.collection, child.id), child)
+    }
+
+    const ctx = { registry: this.registry, maxRecordBytes: this.opts.maxRecordBytes, trashRetentionMs: this.opts.trashRetentionMs, now }
+    const plans = new Map<string, UserPlan>()
+    const results: OpResultRow[] = []
+    const answers: JobAnswer[] = []
+    for (const job of jobs) {
+      const user = users.get(job.userId)
+      const device = devices.get(deviceKey(job.userId, job.deviceId))
+      if (!user || !device) {
+        answers.push({ error: new HubError('unauthorized', 'unknown user') })
+        continue
+      }
+      if (device.revoked) {
+        answers.push({ error: new HubError('forbidden', 'this device was revoked') })
+        continue
+      }
+      let plan = plans.get(job.userId)
+      if (!plan) plans.set(job.userId, (plan = new UserPlan(user, rows, ctx)))
+      const from = plan.seq
+      const changes: Change[] = []
+      const opResults: Result[] = []
+      for (const op of job.ops) {
+        let result: Result
+        if (op.mid <= device.lastMid) {
+          const first = firstAnswers.get(midKey(job.userId, job.deviceId, op.mid))
+          result = first ? { ...(decodeMsgpack(first) as Result), dup: true } : { ok: true, dup: true }
+        } else if (op.mid !== device.lastMid + 1) {
+          result = { ok: false, code: 'out_of_order', message: `mid ${op.mid} skips ahead: expected ${device.lastMid + 1}` }
+        } else {
+          result = plan.apply(op, job.deviceId, changes)
+          device.lastMid = op.mid
+          results.push({ userId: job.userId, deviceId: job.deviceId, mid: op.mid, result: encodeMsgpack(result) })
+        }
+        opResults.push(result)
+      }
+      answers.push({
+        outcome: { cursor: plan.seq, results: opResults },
+        batch: changes.length > 0 ? { user: job.userId, from, to: plan.seq, changes } : undefined,
+      })
+    }
+
+    const touchedDevices = new Map<string, { userId: string; deviceId: string; lastMid: number }>()
+    for (const r of results) touchedDevices.set(deviceKey(r.userId, r.deviceId), { userId: r.userId, deviceId: r.deviceId, lastMid: r.mid })
+    if (results.length > 0) {
+      await tx.write({
+        records: [...plans.values()].flatMap((p) => [...p.dirty.values()]),
+        results,
+        devices: [...touchedDevices.values()],
+        users: [...plans.values()].map((p) => ({ userId: p.user.userId, seq: p.seq })),
+      })
+    }
+    return answers
+  }
+
+  /** One page of the user's stream after `since`, restricted to their scope and `collections`. */
+  async pull(userId: string, q: { since: number; limit: number; collections?: string[]; epoch?: string }): Promise<PullOutcome> {
+    const state = await this.opts.store.userState(userId)
+    if (!state) throw new HubError('unauthorized', 'unknown user')
+    return this.readPage(userId, q.since, q.limit, this.collectionFilter(state.scope, q.collections), q.epoch)
+  }
+
+  /** One page with an already-resolved collection filter (a socket resolves it once per sub). */
+  async readPage(userId: string, since: number, limit: number, filter: string[] | null, epoch?: string, maxBytes?: number): Promise<PullOutcome> {
+    const page = await this.opts.store.pull(userId, since, limit, filter, maxBytes)
+    if (!page) throw new HubError('unauthorized', 'unknown user')
+    const reset = resetReason({ since, epoch }, page)
+    if (reset) return { reset, epoch: page.epoch }
+    const last = page.rows.at(-1)
+    const more = page.cut && last !== undefined && last.seq < page.head
+    return { items: page.rows.map((r) => rowToChange(r)), cursor: more ? last!.seq : page.head, more, epoch: page.epoch }
+  }
+
+  /** The collections a reader may see: its scope, narrowed by what it asked for. null = all. */
+  collectionFilter(scope: string[] | null, requested?: string[]): string[] | null {
+    const inScope = scope ? this.registry.collectionsIn(scope) : null
+    if (!requested) return inScope
+    return inScope ? requested.filter((c) => inScope.includes(c)) : requested
+  }
+}
+
+/** Why a cursor cannot be served, if it cannot. */
+export function resetReason(q: { since: number; epoch?: string }, state: { head: number; minValidSeq: number; epoch: string }): ResetReason | undefined {
+  if (q.epoch !== undefined && q.epoch !== state.epoch) return 'epoch_changed'
+  if (q.since > state.head) return 'cursor_ahead'
+  if (q.since > 0 && q.since < state.minValidSeq) return 'cursor_purged'
+  return undefined
+}
+
+const MESSAGES = 'messages'
+
+/** The records an op reads, and the parents whose children (a conversation's messages) it needs. */
+function readsOf(op: Op, registry: CollectionRegistry): { records: Array<{ collection: string; id: string }>; parents: string[] } {
+  switch (op.op) {
+    case 'put':
+      return { records: [{ collection: op.collection, id: op.id }], parents: [] }
+    case 'del':
+    case 'restore':
+      return { records: [{ collection: op.collection, id: op.id }], parents: registry.childrenOf(op.collection).length > 0 ? [op.id] : [] }
+    case 'regen':
+      return {
+        records: [{ collection: 'conversations', id: op.conversation }, { collection: MESSAGES, id: op.old }, { collection: MESSAGES, id: op.message.id }],
+        parents: [op.conversation],
+      }
+    case 'fork':
+      return {
+        records: [{ collection: 'conversations', id: op.from.conversation }, { collection: MESSAGES, id: op.from.message }, { collection: 'conversations', id: op.conversation.id }],
+        parents: [op.from.conversation],
+      }
+    case 'clear':
+      return { records: [{ collection: 'conversations', id: op.conversation }], parents: [op.conversation] }
+  }
+}
