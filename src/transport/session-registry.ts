@@ -1,0 +1,53 @@
+import type { Presence } from '../cluster/presence.ts'
+
+/** The sockets this node holds, by user: control events and drain reach them through here. */
+export interface RegisteredSession {
+  readonly userId: string
+  readonly deviceId: string
+  bye(reason: 'draining' | 'token_expired' | 'revoked' | 'slow_consumer', retryMs?: number): void
+  /** The user's sync scope changed (on any node): re-filter, and backfill what it now covers. */
+  scopeChanged(scope: string[]): void
+}
+
+export class SessionRegistry {
+  private readonly byUser = new Map<string, Set<RegisteredSession>>()
+  private total = 0
+
+  /** `presence` hears of every socket that comes and goes, for the cluster-wide device list. */
+  constructor(private readonly presence?: Pick<Presence, 'online' | 'offline'>) {}
+
+  add(session: RegisteredSession): void {
+    let set = this.byUser.get(session.userId)
+    if (!set) this.byUser.set(session.userId, (set = new Set()))
+    if (!set.has(session)) {
+      set.add(session)
+      this.total++
+      this.presence?.online(session.userId, session.deviceId)
+    }
+  }
+
+  remove(session: RegisteredSession): void {
+    const set = this.byUser.get(session.userId)
+    if (set?.delete(session)) {
+      this.total--
+      this.presence?.offline(session.userId, session.deviceId)
+      if (set.size === 0) this.byUser.delete(session.userId)
+    }
+  }
+
+  forUser(userId: string): RegisteredSession[] {
+    return [...(this.byUser.get(userId) ?? [])]
+  }
+
+  all(): RegisteredSession[] {
+    return [...this.byUser.values()].flatMap((s) => [...s])
+  }
+
+  get size(): number {
+    return this.total
+  }
+
+  get users(): number {
+    return this.byUser.size
+  }
+}

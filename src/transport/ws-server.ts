@@ -1,0 +1,99 @@
+import { createServer, type IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { getRequestListener } from '@hono/node-server'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { CLOSE } from '../../protocol/errors.ts'
+import type { Connection, SocketSession, TransportOptions, TransportServer } from './connection.ts'
+
+/**
+ * The fallback transport: node:http for REST (through Hono's node adapter) and the `ws`
+ * package for sockets, on one port. Used when uWebSockets.js does not load, or when pinned.
+ */
+export async function startWsServer(opts: TransportOptions): Promise<TransportServer> {
+  let accepting = true
+  const sockets = new Set<WebSocket>()
+  const http = createServer(getRequestListener((req, env) => opts.fetch(req, { remoteAddress: remoteOf(env.incoming as IncomingMessage) }), { overrideGlobalObjects: false }))
+  http.keepAliveTimeout = 5_000
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes, perMessageDeflate: false, clientTracking: false })
+
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? '').split('?')[0]
+    if (path !== opts.wsPath || !accepting) {
+      socket.end(`HTTP/1.1 ${accepting ? '404 Not Found' : '503 Service Unavailable'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+      return
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => attach(ws, remoteOf(req)))
+  })
+
+  const attach = (ws: WebSocket, remoteAddress: string) => {
+    sockets.add(ws)
+    let closed = false
+    let lastSeen = Date.now()
+    const conn: Connection = {
+      remoteAddress,
+      send: (data) => {
+        if (!closed) ws.send(data, { binary: typeof data !== 'string' })
+      },
+      get bufferedAmount() {
+        return ws.bufferedAmount
+      },
+      close: (code, reason) => {
+        if (closed) return
+        closed = true
+        ws.close(code, reason)
+        // A peer that never answers the close handshake is cut after a grace period, long
+        // enough for a slow reader to take the frames queued ahead of the close.
+        setTimeout(() => ws.terminate(), 10_000).unref()
+      },
+      get closed() {
+        return closed
+      },
+    }
+    const session: SocketSession = opts.sockets.open(conn)
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      lastSeen = Date.now()
+      session.message(data, isBinary)
+    })
+    ws.on('pong', () => (lastSeen = Date.now()))
+    // ws has no drain event of its own; the TCP socket's is the same signal.
+    ;(ws as unknown as { _socket: Duplex })._socket.on('drain', () => session.drain())
+    ws.on('error', () => ws.terminate())
+    ws.on('close', (code: number) => {
+      closed = true
+      sockets.delete(ws)
+      clearInterval(keepAlive)
+      session.closed(code)
+    })
+    // Same contract as uWS idleTimeout: ping at half the timeout, drop a peer silent for the whole.
+    const keepAlive = setInterval(() => {
+      if (Date.now() - lastSeen > opts.idleTimeoutSec * 1000) return ws.terminate()
+      ws.ping()
+    }, (opts.idleTimeoutSec * 1000) / 2)
+    keepAlive.unref()
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject)
+    http.listen(opts.port, opts.host, () => resolve())
+  })
+  const address = http.address()
+  return {
+    kind: 'ws',
+    port: typeof address === 'object' && address ? address.port : opts.port,
+    stopAccepting() {
+      accepting = false
+    },
+    async close() {
+      accepting = false
+      for (const ws of sockets) ws.close(CLOSE.draining, 'server closing')
+      await new Promise((r) => setTimeout(r, 50))
+      for (const ws of sockets) ws.terminate()
+      http.closeAllConnections()
+      await new Promise<void>((resolve) => http.close(() => resolve()))
+    },
+  }
+}
+
+function remoteOf(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? ''
+}
