@@ -1,0 +1,171 @@
+import { createInterface } from 'node:readline'
+import { ConfigError, loadConfig, type Config } from './ops/config.ts'
+import { createLogger } from './ops/logger.ts'
+import { openStore } from './store/open.ts'
+import { migrate } from './store/migrate.ts'
+import { purgeExpired } from './sync/purge.ts'
+import { startHub } from './hub.ts'
+import { authServiceFromConfig } from './auth/service.ts'
+import { KeyBox, KeyBoxError } from './crypto/key-box.ts'
+import { CollectionRegistry } from './sync/collections.ts'
+import { rotateKeys } from './ops/rotate-keys.ts'
+
+const USAGE = `usage: synchub <command>
+
+commands:
+  serve                 run a hub node (the default)
+  migrate               apply pending database migrations and exit
+  create-admin <name>   create or update an admin; the password comes from
+                        SYNCHUB_ADMIN_PASSWORD or the first line of standard input
+  rotate-keys           re-encrypt stored provider keys under SYNCHUB_SECRET; run it
+                        after every node has the new SYNCHUB_SECRET and the old one as
+                        SYNCHUB_SECRET_PREVIOUS, then unset SYNCHUB_SECRET_PREVIOUS
+  purge                 remove records whose time in the recycle bin is over (the hub
+                        also does it every SYNCHUB_PURGE_INTERVAL_MS)
+
+Configuration comes from the environment; see .env.example.`
+
+/** Runs one command; resolves with the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command = 'serve', ...args] = argv
+  if (command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE)
+    return 0
+  }
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message)
+      return 2
+    }
+    throw err
+  }
+  switch (command) {
+    case 'serve':
+      return serve(config)
+    case 'migrate':
+      return runMigrate(config)
+    case 'create-admin':
+      return createAdmin(config, args[0])
+    case 'rotate-keys':
+      return runRotateKeys(config)
+    case 'purge':
+      return runPurge(config)
+    default:
+      console.error(`unknown command ${command}\n\n${USAGE}`)
+      return 2
+  }
+}
+
+async function serve(config: Config): Promise<number> {
+  const log = createLogger(config.logLevel)
+  for (const warning of config.warnings) log.warn(warning)
+  const hub = await startHub(config, log)
+  return new Promise((resolve) => {
+    let signals = 0
+    const onSignal = (signal: NodeJS.Signals) => {
+      // A second signal means "now": exit without waiting for the drain.
+      if (++signals > 1) process.exit(130)
+      log.info({ signal, deadlineMs: config.drainDeadlineMs }, 'stopping: draining sockets')
+      // Past the deadline the orchestrator would kill us anyway; leave on our own terms.
+      setTimeout(() => {
+        log.error({ deadlineMs: config.drainDeadlineMs }, 'drain deadline passed: exiting now')
+        process.exit(1)
+      }, config.drainDeadlineMs).unref()
+      hub.stop('draining').then(
+        () => resolve(0),
+        (err) => {
+          log.error({ err }, 'stop failed')
+          resolve(1)
+        },
+      )
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  })
+}
+
+async function runMigrate(config: Config): Promise<number> {
+  const db = await openStore(config)
+  try {
+    const applied = await migrate(db)
+    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date')
+    return 0
+  } finally {
+    await db.close()
+  }
+}
+
+async function runPurge(config: Config): Promise<number> {
+  const db = await openStore(config)
+  try {
+    await migrate(db)
+    let total = 0
+    for (;;) {
+      const round = await purgeExpired(db, Date.now())
+      total += round.records
+      if (round.users === 0) break
+      console.log(`purged ${round.records} records of ${round.users} users`)
+    }
+    console.log(`done: ${total} expired records removed`)
+    return 0
+  } finally {
+    await db.close()
+  }
+}
+
+async function createAdmin(config: Config, username: string | undefined): Promise<number> {
+  if (!username) {
+    console.error('usage: synchub create-admin <name>')
+    return 2
+  }
+  const password = config.adminPassword ?? (await firstLine())
+  if (!password || password.length < 8) {
+    console.error('the password (SYNCHUB_ADMIN_PASSWORD or standard input) must be at least 8 characters')
+    return 2
+  }
+  const db = await openStore(config)
+  try {
+    await migrate(db)
+    const auth = authServiceFromConfig(config, db)
+    await auth.upsertAdmin(username, password)
+    console.log(`admin ${username} is ready`)
+    return 0
+  } finally {
+    await db.close()
+  }
+}
+
+async function runRotateKeys(config: Config): Promise<number> {
+  const db = await openStore(config)
+  try {
+    await migrate(db)
+    const box = new KeyBox(config.secret, config.previousSecret)
+    const total = await rotateKeys(db, {
+      registry: new CollectionRegistry(),
+      box,
+      onProgress: (p) => console.log(`${p.collection}: ${p.checked} checked, ${p.resealed} re-encrypted`),
+    })
+    console.log(`done: ${total.resealed} of ${total.checked} records re-encrypted under key id ${box.kid}`)
+    return 0
+  } catch (err) {
+    if (!(err instanceof KeyBoxError)) throw err
+    console.error(`rotate-keys stopped (batches before this one are done; rerun once fixed): ${err.message}`)
+    return 1
+  } finally {
+    await db.close()
+  }
+}
+
+function firstLine(): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin })
+    rl.once('line', (line) => {
+      resolve(line.trim()) // before close(): its handler would resolve with '' first
+      rl.close()
+    })
+    rl.once('close', () => resolve(''))
+  })
+}
