@@ -1,0 +1,66 @@
+import { mkdtempSync, readFileSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { ConfigError, loadConfig } from '../../src/ops/config.ts'
+
+const SECRET = 'a-secret-of-at-least-thirty-two-characters'
+
+t.test('defaults need no setup: embedded store, in-process bus, generated secret kept in the data dir', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'synchub-config-'))
+  const first = loadConfig({ SYNCHUB_DATA_DIR: dir })
+  t.match(first, { port: 8080, host: '0.0.0.0', databaseUrl: undefined, redisUrl: undefined, transport: 'auto', registration: 'invite', accessTtlSec: 900 })
+  t.equal(first.maxFrameBytes, 1024 * 1024)
+  t.equal(first.maxOpsPerPush, 500)
+  t.equal(first.maxRecordBytes, 256 * 1024)
+  t.equal(first.sendBufferBytes, 1024 * 1024)
+  t.ok(first.secret.length >= 32, 'a strong secret was generated')
+  t.match(first.warnings, [/SYNCHUB_SECRET is not set/], 'and the operator is told')
+  t.equal(statSync(join(dir, 'secret')).mode & 0o777, 0o600, 'readable by the owner only')
+  const second = loadConfig({ SYNCHUB_DATA_DIR: dir })
+  t.equal(second.secret, first.secret, 'the same secret on the next start, so tokens survive restarts')
+  t.same(second.warnings, [])
+  t.equal(readFileSync(join(dir, 'secret'), 'utf8').trim(), first.secret)
+})
+
+t.test('every problem is listed at once', async (t) => {
+  const err = t.throws(() =>
+    loadConfig({ PORT: 'eighty', SYNCHUB_TRANSPORT: 'carrier-pigeon', SYNCHUB_SECRET: 'short', DATABASE_URL: 'mysql://x', SYNCHUB_ACCESS_TTL: '0' }),
+  ) as ConfigError
+  t.type(err, ConfigError)
+  const text = err.problems.join('\n')
+  for (const name of ['PORT', 'SYNCHUB_TRANSPORT', 'SYNCHUB_SECRET', 'DATABASE_URL', 'SYNCHUB_ACCESS_TTL']) t.match(text, name, `names ${name}`)
+  t.equal(err.problems.length, 5)
+})
+
+/** The problems a configuration is refused with (none when it loads). */
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env)
+    return []
+  } catch (err) {
+    return (err as ConfigError).problems
+  }
+}
+
+t.test('cross-field rules', async (t) => {
+  t.match(problemsOf({ DATABASE_URL: 'postgres://db/x' }), [/SYNCHUB_SECRET: required with DATABASE_URL/], 'Postgres needs a shared secret')
+  t.match(problemsOf({ SYNCHUB_SECRET: SECRET, SYNCHUB_ADMIN_USERNAME: 'root' }), [/set both or neither/])
+  t.match(problemsOf({ SYNCHUB_SECRET: SECRET, SYNCHUB_MAX_RECORD_BYTES: '2000000' }), [/must not exceed SYNCHUB_MAX_FRAME_BYTES/])
+  const ok = loadConfig({ DATABASE_URL: 'postgres://db/x', SYNCHUB_SECRET: SECRET, REDIS_URL: 'redis://r:6379', PORT: '9000', SYNCHUB_TRANSPORT: 'ws' })
+  t.match(ok, { databaseUrl: 'postgres://db/x', redisUrl: 'redis://r:6379', port: 9000, transport: 'ws', secret: SECRET, warnings: [] })
+})
+
+t.test('empty variables count as unset', async (t) => {
+  const config = loadConfig({ SYNCHUB_DATA_DIR: 'memory://', PORT: '', DATABASE_URL: '' })
+  t.equal(config.port, 8080)
+  t.equal(config.databaseUrl, undefined)
+})
+
+t.test('declared collections are validated with the rest', async (t) => {
+  const ok = loadConfig({ SYNCHUB_DATA_DIR: 'memory://', SYNCHUB_COLLECTIONS: '[{"name":"mcp_servers","scope":"tools.mcp"}]' })
+  t.match(ok.collections, [{ name: 'mcp_servers', scope: 'tools.mcp', kind: 'mutable' }])
+  t.match(problemsOf({ SYNCHUB_COLLECTIONS: 'not json' }), [/SYNCHUB_COLLECTIONS: must be a JSON array/])
+  t.match(problemsOf({ SYNCHUB_COLLECTIONS: '[{"name":"Bad Name","scope":"x"}]' }), [/SYNCHUB_COLLECTIONS/])
+  t.match(problemsOf({ SYNCHUB_SECRET: SECRET, SYNCHUB_COLLECTIONS: '[{"name":"messages","scope":"x"}]' }), [/messages is declared twice or is built in/], 'a built-in name cannot be taken')
+})

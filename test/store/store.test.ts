@@ -1,0 +1,135 @@
+import t from 'tap'
+import { createPostgresClient } from '../../src/store/postgres.ts'
+import { createPgliteClient } from '../../src/store/pglite.ts'
+import { listMigrations, migrate } from '../../src/store/migrate.ts'
+import { SyncStore } from '../../src/store/sync-store.ts'
+import type { SqlClient } from '../../src/store/sql-client.ts'
+import type { RecordRow } from '../../src/store/rows.ts'
+import { HubError } from '../../protocol/errors.ts'
+import { freshPostgresSchema, postgresAvailable } from '../helpers/services.ts'
+
+/** The store port's behaviour suite, run against each adapter. */
+const adapters: Array<{ name: string; open(): Promise<{ db: SqlClient; again(): Promise<SqlClient>; close(): Promise<void> }> }> = [
+  {
+    name: 'postgres',
+    async open() {
+      const schema = await freshPostgresSchema()
+      const opened: SqlClient[] = []
+      const again = async () => {
+        const c = createPostgresClient({ url: schema.url, max: 3 })
+        opened.push(c)
+        return c
+      }
+      const db = await again()
+      return { db, again, close: async () => (await Promise.all(opened.map((c) => c.close())), await schema.drop()) }
+    },
+  },
+  {
+    name: 'pglite',
+    async open() {
+      const db = await createPgliteClient()
+      return { db, again: async () => db, close: () => db.close() }
+    },
+  },
+]
+
+const row = (over: Partial<RecordRow>): RecordRow => ({
+  user_id: 'u1',
+  collection: 'notes',
+  id: 'r',
+  seq: 1,
+  data: new Uint8Array([0x80]),
+  parent_id: null,
+  created_at: 1,
+  created_seq: 1,
+  updated_at: 1,
+  deleted_at: null,
+  purge_at: null,
+  replaced_by: null,
+  conflict_of: null,
+  device_id: 'd1',
+  trashed_with: null,
+  ...over,
+})
+
+for (const adapter of adapters) {
+  t.test(adapter.name, async (t) => {
+    if (adapter.name === 'postgres' && !(await postgresAvailable())) return void t.skip('Postgres is not running', () => {})
+    const { db, again, close } = await adapter.open()
+    t.teardown(close)
+
+    t.test('migrations apply once, even when several nodes start together', async (t) => {
+      const clients = await Promise.all([again(), again(), again()])
+      const applied = await Promise.all(clients.map((c) => migrate(c)))
+      t.same(applied.flat(), listMigrations().map((m) => m.name), 'each migration applied exactly once across nodes')
+      t.same(await migrate(db), [], 'nothing left to apply')
+      const { rows } = await db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM schema_migrations')
+      t.equal(rows[0]!.n, listMigrations().length)
+    })
+
+    t.test('types: int8 as number, bytea as bytes; a throwing transaction leaves nothing', async (t) => {
+      await db.query("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'one', 'x', 5)")
+      await db.query("INSERT INTO user_state (user_id, epoch) VALUES ('u1', 'e1')")
+      await t.rejects(
+        db.transaction(async (tx) => {
+          await tx.query("UPDATE user_state SET seq = 99 WHERE user_id = 'u1'")
+          throw new Error('boom')
+        }),
+        /boom/,
+      )
+      const store = new SyncStore(db)
+      t.match(await store.userState('u1'), { seq: 0, epoch: 'e1', minValidSeq: 0, scope: null }, 'rolled back')
+      const { rows } = await db.query<{ created_at: unknown }>("SELECT created_at FROM users WHERE id = 'u1'")
+      t.equal(rows[0]!.created_at, 5)
+    })
+
+    t.test('a batch writes records, results, mids and the counter in one transaction', async (t) => {
+      const store = new SyncStore(db)
+      await store.touchDevice('u1', 'd1', 'phone', 'android', 10)
+      await store.transaction(async (tx) => {
+        const users = await tx.lockUsers(['u1'])
+        t.equal(users.get('u1')!.seq, 0)
+        const devices = await tx.lockDevices([{ userId: 'u1', deviceId: 'd1' }, { userId: 'u1', deviceId: 'rest' }], 20)
+        t.same([...devices.keys()].length, 2, 'unknown devices are created')
+        await tx.write({
+          records: [row({ id: 'a', seq: 1, data: new Uint8Array([1, 2, 255]) }), row({ id: 'b', seq: 2, collection: 'other' }), row({ id: 'c', seq: 3 })],
+          results: [{ userId: 'u1', deviceId: 'd1', mid: 1, result: new Uint8Array([7]) }],
+          devices: [{ userId: 'u1', deviceId: 'd1', lastMid: 1 }],
+          users: [{ userId: 'u1', seq: 3 }],
+        })
+      })
+      const page = await store.pull('u1', 0, 2, null)
+      t.equal(page!.head, 3)
+      t.same(page!.rows.map((r) => r.id), ['a', 'b'], 'in seq order, limited')
+      t.same([...page!.rows[0]!.data], [1, 2, 255], 'bytes round-trip')
+      const filtered = await store.pull('u1', 0, 10, ['notes'])
+      t.same(filtered!.rows.map((r) => r.id), ['a', 'c'], 'collection filter')
+      const after = await store.pull('u1', 3, 10, null)
+      t.same([after!.rows, after!.head], [[], 3], 'nothing after the head')
+      t.equal(await store.pull('nobody', 0, 10, null), undefined, 'unknown user')
+      await store.transaction(async (tx) => {
+        const results = await tx.loadResults([{ userId: 'u1', deviceId: 'd1', mid: 1 }, { userId: 'u1', deviceId: 'd1', mid: 2 }])
+        t.same([...results.values()].map((r) => [...r]), [[7]], 'stored first answers')
+        const devices = await tx.lockDevices([{ userId: 'u1', deviceId: 'd1' }], 30)
+        t.equal(devices.get('u1\u0000d1')!.lastMid, 1)
+        const locked = await tx.lockRecords([{ userId: 'u1', collection: 'notes', id: 'c' }, { userId: 'u1', collection: 'notes', id: 'zz' }])
+        t.same([...locked.values()].map((r) => r.seq), [3])
+      })
+      await store.saveAcks([{ userId: 'u1', deviceId: 'd1', cursor: 3 }], 40)
+      await store.saveAcks([{ userId: 'u1', deviceId: 'd1', cursor: 2 }], 41)
+      const { rows } = await db.query<{ acked_cursor: number }>("SELECT acked_cursor FROM devices WHERE user_id='u1' AND id='d1'")
+      t.equal(rows[0]!.acked_cursor, 3, 'acks never move backwards')
+      t.match(await store.status('u1'), { collections: { notes: { count: 2 }, other: { count: 1 } }, trash: 0 })
+    })
+  })
+}
+
+t.test('an unreachable Postgres is reported as unavailable', async (t) => {
+  const db = createPostgresClient({ url: 'postgres://postgres@127.0.0.1:1/none' })
+  t.teardown(() => db.close())
+  for (const attempt of [() => db.query('SELECT 1'), () => db.transaction(async () => 1)]) {
+    const err = await attempt().then(() => undefined, (e: unknown) => e)
+    t.ok(err instanceof HubError, 'a HubError')
+    t.equal((err as HubError).code, 'unavailable')
+  }
+})

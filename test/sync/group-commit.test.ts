@@ -1,0 +1,54 @@
+import t from 'tap'
+import { GroupCommitter, laneOf } from '../../src/sync/group-commit.ts'
+
+type Job = { userId: string; weight: number; n: number }
+
+t.test('jobs that queue while a batch commits go together into the next batch', async (t) => {
+  const batches: number[][] = []
+  let release!: () => void
+  let gate = new Promise<void>((r) => (release = r))
+  const gc = new GroupCommitter<Job>(1, 100, async (jobs) => {
+    batches.push(jobs.map((j) => j.n))
+    await gate
+  })
+  gc.submit({ userId: 'u', weight: 1, n: 1 })
+  for (let n = 2; n <= 5; n++) gc.submit({ userId: 'u', weight: 1, n })
+  t.equal(gc.pending, 5)
+  release()
+  gate = Promise.resolve()
+  await gc.idle()
+  t.same(batches, [[1], [2, 3, 4, 5]], 'the first commits alone, the rest as one group')
+  t.equal(gc.pending, 0)
+})
+
+t.test('a batch never exceeds the weight limit unless one job alone does', async (t) => {
+  const batches: number[][] = []
+  let release!: () => void
+  const gate = new Promise<void>((r) => (release = r))
+  const gc = new GroupCommitter<Job>(1, 10, async (jobs) => {
+    batches.push(jobs.map((j) => j.weight))
+    await gate
+  })
+  gc.submit({ userId: 'u', weight: 1, n: 0 })
+  for (const w of [4, 4, 4, 25, 3]) gc.submit({ userId: 'u', weight: w, n: 0 })
+  release()
+  await gc.idle()
+  t.same(batches, [[1], [4, 4], [4], [25], [3]])
+})
+
+t.test('a user always lands on the same lane; lanes run in parallel', async (t) => {
+  t.equal(laneOf('alice', 4), laneOf('alice', 4))
+  const lanes = new Set(Array.from({ length: 100 }, (_, i) => laneOf(`user-${i}`, 4)))
+  t.equal(lanes.size, 4, 'users spread over every lane')
+  let running = 0
+  let peak = 0
+  const gc = new GroupCommitter<Job>(4, 100, async () => {
+    peak = Math.max(peak, ++running)
+    await new Promise((r) => setTimeout(r, 20))
+    running--
+  })
+  for (let i = 0; i < 40; i++) gc.submit({ userId: `user-${i}`, weight: 1, n: i })
+  await gc.idle()
+  t.ok(peak > 1, `several lanes committed at once (peak ${peak})`)
+  t.ok(peak <= 4, 'never more than the lane count')
+})

@@ -1,0 +1,154 @@
+import t from 'tap'
+import WebSocket from 'ws'
+import type { Connection, SocketSession, TransportServer } from '../../src/transport/connection.ts'
+import { loadUws, startUwsServer } from '../../src/transport/uws-server.ts'
+import { startWsServer } from '../../src/transport/ws-server.ts'
+import { waitUntil } from '../helpers/wait.ts'
+
+/** What the echo handler saw, per socket. */
+interface Seen {
+  conn: Connection
+  frames: Array<{ bytes: Buffer; isBinary: boolean }>
+  closedCodes: number[]
+  drains: number
+}
+
+/** A server whose sockets echo every frame back in the same kind (binary or text). */
+async function start(kind: 'uws' | 'ws', maxPayloadBytes = 64 * 1024) {
+  const seen: Seen[] = []
+  const opts = {
+    host: '127.0.0.1',
+    port: 0,
+    wsPath: '/v1/ws',
+    maxPayloadBytes,
+    idleTimeoutSec: 60,
+    fetch: async (req: Request, info: { remoteAddress: string }) => {
+      const url = new URL(req.url)
+      const body = req.method === 'GET' ? '' : await req.text()
+      return new Response(JSON.stringify({ method: req.method, path: url.pathname, q: url.searchParams.get('q'), body, h: req.headers.get('x-test'), remote: info.remoteAddress }), {
+        status: url.pathname === '/teapot' ? 418 : 200,
+        headers: { 'content-type': 'application/json', 'x-served-by': kind },
+      })
+    },
+    sockets: {
+      open(conn: Connection): SocketSession {
+        const s: Seen = { conn, frames: [], closedCodes: [], drains: 0 }
+        seen.push(s)
+        return {
+          message(data, isBinary) {
+            const bytes = Buffer.from(data)
+            s.frames.push({ bytes, isBinary })
+            conn.send(isBinary ? new Uint8Array(bytes) : bytes.toString('utf8'))
+          },
+          drain: () => void s.drains++,
+          closed: (code) => void s.closedCodes.push(code),
+        }
+      },
+    },
+  }
+  let server: TransportServer
+  if (kind === 'ws') server = await startWsServer(opts)
+  else {
+    const uws = await loadUws()
+    if (uws instanceof Error) throw uws
+    server = await startUwsServer(uws, opts)
+  }
+  return { server, seen, base: `http://127.0.0.1:${server.port}`, ws: `ws://127.0.0.1:${server.port}/v1/ws` }
+}
+
+function connect(url: string): Promise<{ ws: WebSocket; got: Array<{ data: Buffer; isBinary: boolean }>; closed: Promise<number> }> {
+  const ws = new WebSocket(url, { perMessageDeflate: false })
+  const got: Array<{ data: Buffer; isBinary: boolean }> = []
+  ws.on('message', (data: Buffer, isBinary) => got.push({ data, isBinary }))
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)))
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve({ ws, got, closed }))
+    ws.once('error', reject)
+  })
+}
+
+for (const kind of ['uws', 'ws'] as const) {
+  t.test(`transport: ${kind}`, async (t) => {
+    const s = await start(kind)
+    t.teardown(() => s.server.close())
+    t.equal(s.server.kind, kind)
+    t.ok(s.server.port > 0, 'binds a real port when asked for 0')
+
+    t.test('HTTP requests reach the router with method, path, query, headers, body', async (t) => {
+      const get = await fetch(`${s.base}/v1/thing?q=42`, { headers: { 'x-test': 'yes' } })
+      t.equal(get.status, 200)
+      t.equal(get.headers.get('x-served-by'), kind, 'response headers pass through')
+      t.match(await get.json(), { method: 'GET', path: '/v1/thing', q: '42', h: 'yes', remote: /127\.0\.0\.1/ })
+      const post = await fetch(`${s.base}/v1/thing`, { method: 'POST', body: 'x'.repeat(100_000) })
+      t.equal((await post.json()).body.length, 100_000, 'a large body arrives whole')
+      const status = await fetch(`${s.base}/teapot`, { method: 'PATCH', body: '{}' })
+      t.equal(status.status, 418, 'status codes pass through')
+    })
+
+    t.test('frames keep their kind and bytes in both directions', async (t) => {
+      const c = await connect(s.ws)
+      c.ws.send(Buffer.from([1, 2, 3, 0xff]))
+      c.ws.send('héllo text')
+      await waitUntil(() => c.got.length === 2)
+      t.same([...c.got[0]!.data], [1, 2, 3, 0xff])
+      t.equal(c.got[0]!.isBinary, true, 'binary stays binary')
+      t.equal(c.got[1]!.data.toString(), 'héllo text')
+      t.equal(c.got[1]!.isBinary, false, 'text stays text')
+      const server = s.seen.at(-1)!
+      t.same(server.frames.map((f) => f.isBinary), [true, false])
+      t.match(server.conn.remoteAddress, /127\.0\.0\.1/)
+      c.ws.close(1000)
+      await c.closed
+      await waitUntil(() => server.closedCodes.length === 1)
+      t.same(server.closedCodes, [1000], 'closed is called once with the client’s code')
+    })
+
+    t.test('the server closes with a code and reason of its choosing', async (t) => {
+      const c = await connect(s.ws)
+      await waitUntil(() => s.seen.length > 0 && s.seen.at(-1)!.closedCodes.length === 0)
+      const server = s.seen.at(-1)!
+      server.conn.close(4403, 'revoked')
+      t.equal(await c.closed, 4403)
+      t.equal(server.conn.closed, true)
+      server.conn.send(new Uint8Array([1])) // a send after close is a no-op, not a crash
+      await waitUntil(() => server.closedCodes.length === 1)
+    })
+
+    t.test('frames over the hard limit end the socket', async (t) => {
+      const c = await connect(s.ws)
+      c.ws.send(Buffer.alloc(64 * 1024 + 1))
+      // ws answers 1009; uWebSockets.js drops the connection without a close frame (1006).
+      t.ok([1009, 1006].includes(await c.closed), 'closed: 1009 or dropped')
+    })
+
+    t.test('bufferedAmount grows when the peer does not read, and drain follows', async (t) => {
+      const c = await connect(s.ws)
+      await waitUntil(() => s.seen.length > 0)
+      const server = s.seen.at(-1)!
+      ;(c.ws as any)._socket.pause()
+      const chunk = new Uint8Array(256 * 1024)
+      for (let i = 0; i < 64 && server.conn.bufferedAmount === 0; i++) server.conn.send(chunk)
+      for (let i = 0; i < 16; i++) server.conn.send(chunk)
+      t.ok(server.conn.bufferedAmount > 0, 'unsent bytes are reported')
+      ;(c.ws as any)._socket.resume()
+      await waitUntil(() => server.drains > 0, 10_000)
+      t.pass('drain was signalled once the peer read')
+      c.ws.terminate()
+    })
+
+    t.test('other paths are not upgraded; stopAccepting refuses new sockets, keeps open ones', async (t) => {
+      await t.rejects(connect(`ws://127.0.0.1:${s.server.port}/elsewhere`), 'no socket outside the ws path')
+      const open = await connect(s.ws)
+      s.server.stopAccepting()
+      await t.rejects(connect(s.ws), /503/, 'new sockets are refused with 503')
+      open.ws.send('still here')
+      await waitUntil(() => open.got.length === 1)
+      t.equal(open.got[0]!.data.toString(), 'still here', 'existing sockets keep working')
+      const health = await fetch(`${s.base}/healthz`)
+      t.equal(health.status, 200, 'HTTP is still served while draining')
+      const closing = s.server.close()
+      t.equal(await open.closed, 1012, 'close tells open sockets the service is restarting')
+      await closing
+    })
+  })
+}
