@@ -1,0 +1,108 @@
+import { parseArgs } from 'node:util'
+import { SCENARIOS } from './scenarios/index.ts'
+
+export interface Options {
+  users: number
+  rates: number[]
+  warmupSec: number
+  measureSec: number
+  drainSec: number
+  only: string[]
+  /** A step breaks when p99 exceeds this or anything is lost. */
+  p99LimitMs: number
+  /** The issue's fixed-rate target: at this rate, zero loss and p99 ≤ targetP99Ms. */
+  targetRate: number
+  targetP99Ms: number
+  contentChars: number
+  /** Generator threads (worker_threads), users split between them. */
+  threads: number
+  /** Run every rate even after a side breaks. */
+  keepGoing: boolean
+  outDir: string
+  name: string
+  quick: boolean
+  /** Hard stop for the whole run. */
+  timeoutSec: number
+}
+
+const FULL_RATES = [1000, 2500, 5000, 7500, 10000, 12500, 15000, 17500, 20000, 25000, 30000]
+const QUICK_RATES = [1000, 5000, 10000, 20000]
+
+export const USAGE = `npm run bench -- [options]     (or: node --import tsx bench/run.ts [options])
+  --quick               short steps, fewer rates (about 2 minutes)
+  --only a,b            scenarios: ${Object.keys(SCENARIOS).join(', ')} (default relay,hub,hub-ws; quick relay,hub)
+  --users N             users, 3 sockets each (default 200)
+  --rates a,b,c         total push rates to step through, pushes/s
+  --seconds S           measured seconds per step (default 5; quick 2)
+  --warmup S            unmeasured seconds before each step's window (default 1; quick 0.5)
+  --drain S             grace for late acks/deliveries after a step (default 3; quick 2)
+  --p99-limit MS        a step breaks above this p99 (default 50)
+  --content N           characters of message content (default 120: ~200-byte message data)
+  --threads N           load generator threads, users split between them (default 1)
+  --keep-going          run every rate even after a side breaks
+  --name NAME           output files bench/results/NAME.{json,md} (default latest)
+  --timeout S           stop the whole run after S seconds (default 900; quick 240)
+Env equivalents: BENCH_THREADS, BENCH_USERS, BENCH_RATES, BENCH_SECONDS, BENCH_ONLY, BENCH_DATABASE_URL.`
+
+export function parseOptions(argv: string[]): Options | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      users: { type: 'string' },
+      rates: { type: 'string' },
+      seconds: { type: 'string' },
+      warmup: { type: 'string' },
+      drain: { type: 'string' },
+      'p99-limit': { type: 'string' },
+      content: { type: 'string' },
+      threads: { type: 'string' },
+      'keep-going': { type: 'boolean', default: false },
+      name: { type: 'string' },
+      timeout: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+  if (values.help) return 'help'
+  const quick = values.quick!
+  const env = process.env
+  const only = list(values.only ?? env.BENCH_ONLY ?? (quick ? 'relay,hub' : 'relay,hub,hub-ws'))
+  for (const name of only) if (!SCENARIOS[name]) throw new Error(`unknown scenario ${name}; known: ${Object.keys(SCENARIOS).join(', ')}`)
+  const ratesRaw = values.rates ?? env.BENCH_RATES
+  const rates = ratesRaw ? list(ratesRaw).map(Number) : quick ? QUICK_RATES : FULL_RATES
+  if (rates.some((r) => !Number.isFinite(r) || r <= 0 || r > 200_000)) throw new Error(`bad --rates ${rates.join(',')}`)
+  return {
+    users: int(values.users ?? env.BENCH_USERS, 200, 1, 5000, 'users'),
+    rates: [...new Set(rates)].sort((a, b) => a - b),
+    warmupSec: num(values.warmup, quick ? 0.5 : 1, 0, 30, 'warmup'),
+    measureSec: num(values.seconds ?? env.BENCH_SECONDS, quick ? 2 : 5, 0.5, 120, 'seconds'),
+    drainSec: num(values.drain, quick ? 2 : 3, 0.5, 60, 'drain'),
+    only,
+    p99LimitMs: num(values['p99-limit'], 50, 1, 10_000, 'p99-limit'),
+    targetRate: 5000,
+    targetP99Ms: 25,
+    contentChars: int(values.content, 120, 1, 100_000, 'content'),
+    threads: int(values.threads ?? env.BENCH_THREADS, 1, 1, 16, 'threads'),
+    keepGoing: values['keep-going']!,
+    outDir: 'bench/results',
+    name: values.name ?? 'latest',
+    quick,
+    timeoutSec: num(values.timeout, quick ? 240 : 900, 10, 7200, 'timeout'),
+  }
+}
+
+const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean)
+
+function num(raw: string | undefined, dflt: number, min: number, max: number, name: string): number {
+  if (raw === undefined) return dflt
+  const n = Number(raw)
+  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be between ${min} and ${max}`)
+  return n
+}
+
+function int(raw: string | undefined, dflt: number, min: number, max: number, name: string): number {
+  const n = num(raw, dflt, min, max, name)
+  if (!Number.isInteger(n)) throw new Error(`--${name} must be an integer`)
+  return n
+}

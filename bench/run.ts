@@ -1,0 +1,67 @@
+/**
+ * npm run bench -- [--quick] [--only relay,hub] [--users N] [--rates …] [--seconds S]
+ * Runs each scenario's rate ladder, one after the other, and writes bench/results/<name>.{json,md}.
+ */
+import { execFileSync } from 'node:child_process'
+import { cpus, loadavg, totalmem } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
+import { cleanupAndExit, startWatchdog } from './cleanup.ts'
+import { runLadder, type ScenarioResult } from './ladder.ts'
+import { parseOptions, USAGE } from './options.ts'
+import { markdown, summarize, writeReport, type Report } from './report.ts'
+import { SCENARIOS } from './scenarios/index.ts'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2))
+  if (opts === 'help') return void console.log(USAGE)
+  startWatchdog(opts.timeoutSec * 1000)
+  const startedAt = new Date()
+  const t0 = performance.now()
+  console.log(`bench: ${opts.only.join(', ')}; ${opts.users} users; rates ${opts.rates.join(', ')}; ${opts.warmupSec}+${opts.measureSec} s per step`)
+  const load = loadavg()[0]!
+  if (load > 0.5) console.log(`bench: warning: load average ${load.toFixed(2)} before start; other processes will share the cores (see "other CPU")`)
+
+  const scenarios: ScenarioResult[] = []
+  for (const name of opts.only) scenarios.push(await runLadder(SCENARIOS[name]!, opts, root))
+
+  const { outDir, name, ...shown } = opts
+  const report: Report = {
+    meta: {
+      startedAt: startedAt.toISOString(),
+      durationSec: (performance.now() - t0) / 1000,
+      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+      git: gitRevision(),
+      node: process.version,
+      cpus: `${cpus().length} × ${cpus()[0]?.model.trim() ?? '?'}`,
+      memGiB: Math.round(totalmem() / 2 ** 30),
+      loadAvgAtStart: load,
+      options: shown,
+    },
+    scenarios,
+    summary: summarize(scenarios, opts),
+  }
+  const files = writeReport(join(root, outDir), name, report)
+  console.log('\n' + markdown(report))
+  console.log(`bench: wrote ${files.md} and ${files.json}`)
+}
+
+function gitRevision(): string {
+  try {
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'protocol', 'bin'], { cwd: root, encoding: 'utf8' }).trim()
+    return dirty ? `${rev}+dirty` : rev
+  } catch {
+    return 'unknown'
+  }
+}
+
+main().then(
+  () => cleanupAndExit(0),
+  (err) => {
+    console.error(`bench: ${(err as Error).stack ?? err}`)
+    void cleanupAndExit(1)
+  },
+)
