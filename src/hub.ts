@@ -108,7 +108,7 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
     maxOpsPerPush: limits.maxOpsPerPush,
     maxRecordBytes: limits.maxRecordBytes,
     trashRetentionMs: config.trashRetentionMs,
-    lanes: db.kind === 'pglite' ? 1 : Math.max(2, Math.min(8, config.databasePoolSize - 2)),
+    lanes: db.kind === 'pglite' ? 1 : (config.commitLanes ?? Math.max(2, Math.min(8, config.databasePoolSize - 2))),
     onBatch: ({ pushes, ops, ms }) => {
       metrics.commits.inc()
       metrics.pushes.inc(pushes)

@@ -18,6 +18,7 @@ export const ConfigEnv = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DATABASE_POOL_SIZE: int(2, 200).default(10),
+  SYNCHUB_COMMIT_LANES: int(1, 64).optional(),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   SYNCHUB_DATA_DIR: z.string().min(1).default('./data'),
   SYNCHUB_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -67,6 +68,8 @@ export interface Config {
   databaseUrl: string | undefined
   databasePoolSize: number
   redisUrl: string | undefined
+  /** Group-commit transactions in flight at once (Postgres); unset: derived from the pool size. */
+  commitLanes: number | undefined
   dataDir: string
   secret: string
   /** The secret before a rotation: provider keys sealed under it still open until `rotate-keys`. */
@@ -153,6 +156,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisUrl: e.REDIS_URL,
     dataDir: e.SYNCHUB_DATA_DIR,
     secret: secret!,
+    commitLanes: e.SYNCHUB_COMMIT_LANES,
     previousSecret: e.SYNCHUB_SECRET_PREVIOUS,
     transport: e.SYNCHUB_TRANSPORT,
     registration: e.SYNCHUB_REGISTRATION,

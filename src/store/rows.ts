@@ -1,4 +1,9 @@
 /** Row shapes shared by the store and the sync engine. Times are ms since the epoch. */
+
+/** The records table's columns after user_id, in the order every statement lists them. */
+export const RECORD_COLUMNS =
+  'collection, id, seq, data, parent_id, created_at, updated_at, deleted_at, purge_at, replaced_by, conflict_of, device_id, created_seq, trashed_with'
+
 export interface RecordRow {
   user_id: string
   collection: string

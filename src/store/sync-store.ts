@@ -1,16 +1,6 @@
-import type { SqlClient, SqlQueryable } from './sql-client.ts'
-import { deviceKey, midKey, recordKey, type DeviceState, type OpResultRow, type RecordRow, type UserState } from './rows.ts'
-
-const RECORD_COLUMNS =
-  'collection, id, seq, data, parent_id, created_at, updated_at, deleted_at, purge_at, replaced_by, conflict_of, device_id, created_seq, trashed_with'
-
-/** What one group commit writes, all in one statement. */
-export interface BatchWrite {
-  records: RecordRow[]
-  results: OpResultRow[]
-  devices: Array<{ userId: string; deviceId: string; lastMid: number }>
-  users: Array<{ userId: string; seq: number }>
-}
+import type { SqlClient } from './sql-client.ts'
+import { PushStore } from './push-store.ts'
+import { RECORD_COLUMNS, type RecordRow, type UserState } from './rows.ts'
 
 export interface PullPage {
   head: number
@@ -32,110 +22,12 @@ const toUserState = (r: { user_id: string; seq: number; min_valid_seq: number; e
   scope: r.scope,
 })
 
-/** The sync engine's statements inside one write transaction. Locks are taken users first, sorted. */
-export class SyncTx {
-  constructor(private readonly q: SqlQueryable) {}
-
-  /** Locks the users' counter rows in user_id order, so concurrent batches never deadlock. */
-  async lockUsers(userIds: string[]): Promise<Map<string, UserState>> {
-    const { rows } = await this.q.query<Parameters<typeof toUserState>[0]>(
-      'SELECT user_id, seq, min_valid_seq, epoch, scope FROM user_state WHERE user_id = ANY($1::text[]) ORDER BY user_id FOR UPDATE',
-      [userIds],
-    )
-    return new Map(rows.map((r) => [r.user_id, toUserState(r)]))
-  }
-
-  /** Creates unknown devices (a REST writer's first push) and locks them all. */
-  async lockDevices(keys: Array<{ userId: string; deviceId: string }>, now: number): Promise<Map<string, DeviceState>> {
-    const { rows } = await this.q.query<{ user_id: string; id: string; last_mid: number; revoked_at: number | null }>(
-      `INSERT INTO devices (user_id, id, created_at, last_seen)
-         SELECT u, d, $3, $3 FROM unnest($1::text[], $2::text[]) AS k(u, d) ORDER BY u, d
-       ON CONFLICT (user_id, id) DO UPDATE SET last_seen = EXCLUDED.last_seen
-       RETURNING user_id, id, last_mid, revoked_at`,
-      [keys.map((k) => k.userId), keys.map((k) => k.deviceId), now],
-    )
-    return new Map(
-      rows.map((r) => [deviceKey(r.user_id, r.id), { userId: r.user_id, deviceId: r.id, lastMid: r.last_mid, revoked: r.revoked_at !== null }]),
-    )
-  }
-
-  async lockRecords(keys: Array<{ userId: string; collection: string; id: string }>): Promise<Map<string, RecordRow>> {
-    if (keys.length === 0) return new Map()
-    const { rows } = await this.q.query<RecordRow>(
-      `SELECT r.user_id, ${RECORD_COLUMNS.split(', ').map((c) => 'r.' + c).join(', ')}
-         FROM records r JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(u, c, i)
-           ON r.user_id = k.u AND r.collection = k.c AND r.id = k.i
-        ORDER BY r.user_id, r.collection, r.id FOR UPDATE OF r`,
-      [keys.map((k) => k.userId), keys.map((k) => k.collection), keys.map((k) => k.id)],
-    )
-    return new Map(rows.map((r) => [recordKey(r.user_id, r.collection, r.id), r]))
-  }
-
-  /** Live records whose parent is one of `parents` (e.g. the messages of a conversation), oldest first. */
-  /** Every child (live or in the bin) of the given parents, e.g. the messages of conversations, in creation order. */
-  async lockChildren(userId: string, collection: string, parentIds: string[]): Promise<RecordRow[]> {
-    if (parentIds.length === 0) return []
-    const { rows } = await this.q.query<RecordRow>(
-      `SELECT user_id, ${RECORD_COLUMNS} FROM records
-        WHERE user_id = $1 AND parent_id = ANY($2::text[]) AND collection = $3 ORDER BY created_seq FOR UPDATE`,
-      [userId, parentIds, collection],
-    )
-    return rows
-  }
-
-  async loadResults(keys: Array<{ userId: string; deviceId: string; mid: number }>): Promise<Map<string, Uint8Array>> {
-    if (keys.length === 0) return new Map()
-    const { rows } = await this.q.query<{ user_id: string; device_id: string; mid: number; result: Uint8Array }>(
-      `SELECT o.user_id, o.device_id, o.mid, o.result FROM op_results o
-         JOIN unnest($1::text[], $2::text[], $3::int8[]) AS k(u, d, m) ON o.user_id = k.u AND o.device_id = k.d AND o.mid = k.m`,
-      [keys.map((k) => k.userId), keys.map((k) => k.deviceId), keys.map((k) => k.mid)],
-    )
-    return new Map(rows.map((r) => [midKey(r.user_id, r.device_id, r.mid), r.result]))
-  }
-
-  /** Writes a whole batch in one round trip: records, op results, device mids, user counters. */
-  async write(batch: BatchWrite): Promise<void> {
-    const r = batch.records
-    const col = <K extends keyof RecordRow>(k: K) => r.map((row) => row[k])
-    await this.q.query(
-      `WITH rec AS (
-         INSERT INTO records (user_id, ${RECORD_COLUMNS})
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bytea[], $6::text[], $7::int8[], $8::int8[],
-                              $9::int8[], $10::int8[], $11::text[], $12::text[], $13::text[], $23::int8[], $24::text[])
-         ON CONFLICT (user_id, collection, id) DO UPDATE SET
-           seq = EXCLUDED.seq, data = EXCLUDED.data, parent_id = EXCLUDED.parent_id, updated_at = EXCLUDED.updated_at,
-           deleted_at = EXCLUDED.deleted_at, purge_at = EXCLUDED.purge_at, replaced_by = EXCLUDED.replaced_by,
-           conflict_of = EXCLUDED.conflict_of, device_id = EXCLUDED.device_id, trashed_with = EXCLUDED.trashed_with
-         RETURNING 1
-       ), res AS (
-         INSERT INTO op_results (user_id, device_id, mid, result)
-         SELECT * FROM unnest($14::text[], $15::text[], $16::int8[], $17::bytea[])
-         RETURNING 1
-       ), dev AS (
-         UPDATE devices d SET last_mid = k.m FROM unnest($18::text[], $19::text[], $20::int8[]) AS k(u, i, m)
-          WHERE d.user_id = k.u AND d.id = k.i
-         RETURNING 1
-       )
-       UPDATE user_state s SET seq = k.seq FROM unnest($21::text[], $22::int8[]) AS k(u, seq) WHERE s.user_id = k.u`,
-      [
-        col('user_id'), col('collection'), col('id'), col('seq'), col('data'), col('parent_id'), col('created_at'),
-        col('updated_at'), col('deleted_at'), col('purge_at'), col('replaced_by'), col('conflict_of'), col('device_id'),
-        batch.results.map((x) => x.userId), batch.results.map((x) => x.deviceId), batch.results.map((x) => x.mid),
-        batch.results.map((x) => x.result),
-        batch.devices.map((x) => x.userId), batch.devices.map((x) => x.deviceId), batch.devices.map((x) => x.lastMid),
-        batch.users.map((x) => x.userId), batch.users.map((x) => x.seq),
-        col('created_seq'), col('trashed_with'),
-      ],
-    )
-  }
-}
-
-/** Reads and small writes outside the push path. */
+/** The user's stream and state: reads and small writes, and (`push`) the group-commit statements. */
 export class SyncStore {
-  constructor(readonly db: SqlClient) {}
+  readonly push: PushStore
 
-  transaction<T>(fn: (tx: SyncTx) => Promise<T>): Promise<T> {
-    return this.db.transaction((q) => fn(new SyncTx(q)))
+  constructor(readonly db: SqlClient) {
+    this.push = new PushStore(db)
   }
 
   /**

@@ -5,11 +5,14 @@ import type { Change } from '../../protocol/records.ts'
 import type { ResetReason } from '../../protocol/frames.ts'
 import type { Bus, ChangeBatch } from '../bus/port.ts'
 import { deviceKey, midKey, recordKey, type OpResultRow } from '../store/rows.ts'
-import type { SyncStore, SyncTx } from '../store/sync-store.ts'
+import type { SyncStore } from '../store/sync-store.ts'
+import { WriteConflict } from '../store/push-store.ts'
 import { CollectionRegistry } from './collections.ts'
 import { GroupCommitter } from './group-commit.ts'
 import { UserPlan } from './push-planner.ts'
 import { rowToChange } from './changes.ts'
+import { knownInputs, readInputs, type BatchInputs } from './batch-inputs.ts'
+import { KnownState } from './known-state.ts'
 
 export interface PushOutcome {
   cursor: number
@@ -57,6 +60,7 @@ export class SyncEngine {
   private readonly committer: GroupCommitter<PushJob>
   private readonly now: () => number
   private readonly inflight = new Set<Promise<void>>()
+  private readonly known = new KnownState()
 
   constructor(private readonly opts: EngineOptions) {
     this.registry = opts.registry ?? new CollectionRegistry()
@@ -98,14 +102,17 @@ export class SyncEngine {
     const started = performance.now()
     let answers: JobAnswer[]
     try {
-      answers = await this.opts.store.transaction((tx) => this.planBatch(tx, jobs))
+      answers = await this.commit(jobs)
     } catch (err) {
       if (jobs.length > 1 && !(err instanceof HubError && err.code === 'unavailable')) {
         // One push broke the shared transaction: give each its own, so only that one fails.
         for (const job of jobs) await this.runBatch([job])
         return
       }
-      const error = err instanceof HubError ? err : new HubError('internal', 'push failed, nothing was applied')
+      const error =
+        err instanceof HubError ? err
+        : err instanceof WriteConflict ? new HubError('unavailable', 'too many concurrent writes for this user, nothing was applied; retry')
+        : new HubError('internal', 'push failed, nothing was applied')
       for (const job of jobs) job.reject(error)
       return
     }
@@ -125,41 +132,33 @@ export class SyncEngine {
     this.opts.bus.publish(sensitive ? { ...batch, sensitive: true } : batch)
   }
 
-  private async planBatch(tx: SyncTx, jobs: PushJob[]): Promise<JobAnswer[]> {
-    const now = this.now()
-    const users = await tx.lockUsers([...new Set(jobs.map((j) => j.userId))])
-    const deviceKeys = new Map(jobs.map((j) => [deviceKey(j.userId, j.deviceId), { userId: j.userId, deviceId: j.deviceId }]))
-    const devices = await tx.lockDevices([...deviceKeys.values()], now)
-
-    // Which mids are replays (their first answers are loaded) and which rows the rest touch.
-    const replayKeys: Array<{ userId: string; deviceId: string; mid: number }> = []
-    const rowKeys = new Map<string, { userId: string; collection: string; id: string }>()
-    const parents = new Map<string, Set<string>>() // user → parent ids whose children an op needs
-    const simulated = new Map<string, number>()
-    for (const job of jobs) {
-      const key = deviceKey(job.userId, job.deviceId)
-      let last = simulated.get(key) ?? devices.get(key)?.lastMid ?? 0
-      for (const op of job.ops) {
-        if (op.mid <= last) replayKeys.push({ userId: job.userId, deviceId: job.deviceId, mid: op.mid })
-        else if (op.mid === last + 1) {
-          last = op.mid
-          const reads = readsOf(op, this.registry)
-          for (const r of reads.records) rowKeys.set(recordKey(job.userId, r.collection, r.id), { userId: job.userId, ...r })
-          if (reads.parents.length > 0) {
-            let set = parents.get(job.userId)
-            if (!set) parents.set(job.userId, (set = new Set()))
-            for (const p of reads.parents) set.add(p)
-          }
-        }
+  /**
+   * Plans and writes a batch: from what this node already knows when every op creates a record,
+   * else from a read; planned again from a fresh read whenever the write finds its inputs moved.
+   */
+  private async commit(jobs: PushJob[]): Promise<JobAnswer[]> {
+    for (let attempt = 1; ; attempt++) {
+      const now = this.now()
+      const inputs = (attempt === 1 && knownInputs(this.known, jobs)) || (await this.readAndRemember(jobs, now))
+      try {
+        return await this.planBatch(jobs, inputs, now)
+      } catch (err) {
+        if (!(err instanceof WriteConflict)) throw err
+        for (const job of jobs) this.known.forget(job.userId)
+        if (attempt >= MAX_WRITE_ATTEMPTS) throw err
       }
-      simulated.set(key, last)
     }
-    const firstAnswers = await tx.loadResults(replayKeys)
-    const rows = await tx.lockRecords([...rowKeys.values()])
-    for (const [userId, ids] of parents) {
-      for (const child of await tx.lockChildren(userId, MESSAGES, [...ids])) rows.set(recordKey(userId, child.collection, child.id), child)
-    }
+  }
 
+  private async readAndRemember(jobs: PushJob[], now: number): Promise<BatchInputs> {
+    const inputs = await readInputs(this.opts.store.push, this.registry, jobs, now)
+    for (const user of inputs.users.values()) this.known.remember(user, inputs.devices.values())
+    return inputs
+  }
+
+  private async planBatch(jobs: PushJob[], inputs: BatchInputs, now: number): Promise<JobAnswer[]> {
+    const { users, devices, rows, firstAnswers } = inputs
+    const readLastMid = new Map([...devices].map(([key, d]) => [key, d.lastMid]))
     const ctx = { registry: this.registry, maxRecordBytes: this.opts.maxRecordBytes, trashRetentionMs: this.opts.trashRetentionMs, now }
     const plans = new Map<string, UserPlan>()
     const results: OpResultRow[] = []
@@ -176,7 +175,8 @@ export class SyncEngine {
         continue
       }
       let plan = plans.get(job.userId)
-      if (!plan) plans.set(job.userId, (plan = new UserPlan(user, rows, ctx)))
+      // The plan advances its own copy: the write checks the counter against the one read.
+      if (!plan) plans.set(job.userId, (plan = new UserPlan({ ...user }, rows, ctx)))
       const from = plan.seq
       const changes: Change[] = []
       const opResults: Result[] = []
@@ -200,15 +200,24 @@ export class SyncEngine {
       })
     }
 
-    const touchedDevices = new Map<string, { userId: string; deviceId: string; lastMid: number }>()
-    for (const r of results) touchedDevices.set(deviceKey(r.userId, r.deviceId), { userId: r.userId, deviceId: r.deviceId, lastMid: r.mid })
+    const touchedDevices = new Map<string, { userId: string; deviceId: string; lastMid: number; readLastMid: number }>()
+    for (const r of results) {
+      const key = deviceKey(r.userId, r.deviceId)
+      touchedDevices.set(key, { userId: r.userId, deviceId: r.deviceId, lastMid: r.mid, readLastMid: readLastMid.get(key)! })
+    }
     if (results.length > 0) {
-      await tx.write({
+      await this.opts.store.push.write({
         records: [...plans.values()].flatMap((p) => [...p.dirty.values()]),
         results,
         devices: [...touchedDevices.values()],
-        users: [...plans.values()].map((p) => ({ userId: p.user.userId, seq: p.seq })),
+        users: [...plans.values()].map((p) => ({ userId: p.user.userId, seq: p.seq, read: users.get(p.user.userId)! })),
+        absent: inputs.assumedAbsent,
+        now,
       })
+      for (const plan of plans.values()) {
+        const touched = [...touchedDevices.values()].filter((d) => d.userId === plan.user.userId)
+        this.known.wrote(users.get(plan.user.userId)!, plan.seq, touched)
+      }
     }
     return answers
   }
@@ -247,27 +256,5 @@ export function resetReason(q: { since: number; epoch?: string }, state: { head:
   return undefined
 }
 
-const MESSAGES = 'messages'
-
-/** The records an op reads, and the parents whose children (a conversation's messages) it needs. */
-function readsOf(op: Op, registry: CollectionRegistry): { records: Array<{ collection: string; id: string }>; parents: string[] } {
-  switch (op.op) {
-    case 'put':
-      return { records: [{ collection: op.collection, id: op.id }], parents: [] }
-    case 'del':
-    case 'restore':
-      return { records: [{ collection: op.collection, id: op.id }], parents: registry.childrenOf(op.collection).length > 0 ? [op.id] : [] }
-    case 'regen':
-      return {
-        records: [{ collection: 'conversations', id: op.conversation }, { collection: MESSAGES, id: op.old }, { collection: MESSAGES, id: op.message.id }],
-        parents: [op.conversation],
-      }
-    case 'fork':
-      return {
-        records: [{ collection: 'conversations', id: op.from.conversation }, { collection: MESSAGES, id: op.from.message }, { collection: 'conversations', id: op.conversation.id }],
-        parents: [op.from.conversation],
-      }
-    case 'clear':
-      return { records: [{ collection: 'conversations', id: op.conversation }], parents: [op.conversation] }
-  }
-}
+/** Plans of one batch before giving up on a user whose other writers keep getting in first. */
+const MAX_WRITE_ATTEMPTS = 8

@@ -104,3 +104,27 @@ t.test('logout refuses the access token on every node; login is rate-limited clu
   t.match(await limited.json(), { error: { code: 'rate_limited' } })
   t.ok(Number(limited.headers.get('retry-after')) >= 1, 'with Retry-After')
 })
+
+t.test('what a node remembers of a user never hides another node’s write', async (t) => {
+  const cluster = await startCluster(t, 2)
+  if (!cluster) return
+  const alice = await cluster.nodes[0]!.newUser()
+  const phone = await cluster.connect(0, alice.token, 'phone')
+  const pc = await cluster.connect(1, alice.token, 'pc')
+  const seen = collect(phone)
+  await phone.subscribe(0)
+  t.match(await pc.push([messagePut(1, 'x', 'c1', 'from the pc')]), { results: [{ ok: true, seq: 1 }] })
+  // Node 0 reads alice's counter for this push and remembers it, and the phone's mid.
+  t.match(await phone.push([messagePut(1, 'm1')]), { results: [{ ok: true, seq: 2 }] })
+  // The phone's put of 'x' looks like a create to node 0, and the counter has not moved since
+  // node 0 wrote: only the write's check for the record itself finds 'x' stored.
+  const clash = await phone.push([messagePut(2, 'x', 'c1', 'from the phone')])
+  t.match(clash, { results: [{ ok: false, code: 'immutable' }] }, 'the stored message is found, not overwritten')
+  // Node 1 writes behind node 0's back: the next create from node 0 must not reuse seq 3.
+  t.match(await pc.push([messagePut(2, 'm2')]), { results: [{ ok: true, seq: 3 }] })
+  t.match(await phone.push([messagePut(3, 'm3')]), { results: [{ ok: true, seq: 4 }] }, 'the next create takes the next seq')
+  await seen.waitFor(() => seen.seqs().length === 4)
+  t.same(seen.seqs(), [1, 2, 3, 4], 'one gapless stream')
+  const pulled = await alice.rest.call('GET', '/v1/sync/pull?since=0')
+  t.same(pulled.items.find((c: any) => c.id === 'x').data.content, 'from the pc', 'x kept the pc’s content')
+})

@@ -3,6 +3,7 @@ import { createPostgresClient } from '../../src/store/postgres.ts'
 import { createPgliteClient } from '../../src/store/pglite.ts'
 import { listMigrations, migrate } from '../../src/store/migrate.ts'
 import { SyncStore } from '../../src/store/sync-store.ts'
+import { WriteConflict } from '../../src/store/push-store.ts'
 import type { SqlClient } from '../../src/store/sql-client.ts'
 import type { RecordRow } from '../../src/store/rows.ts'
 import { HubError } from '../../protocol/errors.ts'
@@ -83,21 +84,26 @@ for (const adapter of adapters) {
       t.equal(rows[0]!.created_at, 5)
     })
 
-    t.test('a batch writes records, results, mids and the counter in one transaction', async (t) => {
+    t.test('a batch is one read and one guarded write: records, results, mids and the counter', async (t) => {
       const store = new SyncStore(db)
       await store.touchDevice('u1', 'd1', 'phone', 'android', 10)
-      await store.transaction(async (tx) => {
-        const users = await tx.lockUsers(['u1'])
-        t.equal(users.get('u1')!.seq, 0)
-        const devices = await tx.lockDevices([{ userId: 'u1', deviceId: 'd1' }, { userId: 'u1', deviceId: 'rest' }], 20)
-        t.same([...devices.keys()].length, 2, 'unknown devices are created')
-        await tx.write({
-          records: [row({ id: 'a', seq: 1, data: new Uint8Array([1, 2, 255]) }), row({ id: 'b', seq: 2, collection: 'other' }), row({ id: 'c', seq: 3 })],
-          results: [{ userId: 'u1', deviceId: 'd1', mid: 1, result: new Uint8Array([7]) }],
-          devices: [{ userId: 'u1', deviceId: 'd1', lastMid: 1 }],
-          users: [{ userId: 'u1', seq: 3 }],
-        })
-      })
+      const read = await store.push.read(['u1'], [{ userId: 'u1', deviceId: 'd1' }, { userId: 'u1', deviceId: 'rest' }], [])
+      t.equal(read.users.get('u1')!.seq, 0)
+      t.same([...read.devices.keys()], ['u1\u0000d1'], 'an unknown device is not read')
+      const added = await store.push.addDevices([{ userId: 'u1', deviceId: 'rest' }], 20)
+      t.same(added.map((d) => [d.deviceId, d.lastMid]), [['rest', 0]], 'unknown devices are created')
+      const batch = {
+        records: [row({ id: 'a', seq: 1, data: new Uint8Array([1, 2, 255]) }), row({ id: 'b', seq: 2, collection: 'other' }), row({ id: 'c', seq: 3 })],
+        results: [{ userId: 'u1', deviceId: 'd1', mid: 1, result: new Uint8Array([7]) }],
+        devices: [{ userId: 'u1', deviceId: 'd1', lastMid: 1, readLastMid: 0 }],
+        users: [{ userId: 'u1', seq: 3, read: read.users.get('u1')! }],
+        now: 20,
+      }
+      await store.push.write(batch)
+      // The same plan again: the counter and the mid it was made from have moved on.
+      await t.rejects(store.push.write({ ...batch, results: [{ ...batch.results[0]!, mid: 2 }] }), WriteConflict, 'a stale plan is refused')
+      const { rows: stored } = await db.query<{ n: number }>("SELECT count(*)::int8 AS n FROM op_results WHERE user_id = 'u1'")
+      t.equal(stored[0]!.n, 1, 'and writes nothing')
       const page = await store.pull('u1', 0, 2, null)
       t.equal(page!.head, 3)
       t.same(page!.rows.map((r) => r.id), ['a', 'b'], 'in seq order, limited')
@@ -107,14 +113,12 @@ for (const adapter of adapters) {
       const after = await store.pull('u1', 3, 10, null)
       t.same([after!.rows, after!.head], [[], 3], 'nothing after the head')
       t.equal(await store.pull('nobody', 0, 10, null), undefined, 'unknown user')
-      await store.transaction(async (tx) => {
-        const results = await tx.loadResults([{ userId: 'u1', deviceId: 'd1', mid: 1 }, { userId: 'u1', deviceId: 'd1', mid: 2 }])
-        t.same([...results.values()].map((r) => [...r]), [[7]], 'stored first answers')
-        const devices = await tx.lockDevices([{ userId: 'u1', deviceId: 'd1' }], 30)
-        t.equal(devices.get('u1\u0000d1')!.lastMid, 1)
-        const locked = await tx.lockRecords([{ userId: 'u1', collection: 'notes', id: 'c' }, { userId: 'u1', collection: 'notes', id: 'zz' }])
-        t.same([...locked.values()].map((r) => r.seq), [3])
-      })
+      const results = await store.push.results([{ userId: 'u1', deviceId: 'd1', mid: 1 }, { userId: 'u1', deviceId: 'd1', mid: 2 }])
+      t.same([...results.values()].map((r) => [...r]), [[7]], 'stored first answers')
+      const again = await store.push.read(['u1'], [{ userId: 'u1', deviceId: 'd1' }], [{ userId: 'u1', collection: 'notes', id: 'c' }, { userId: 'u1', collection: 'notes', id: 'zz' }])
+      t.equal(again.devices.get('u1\u0000d1')!.lastMid, 1)
+      t.same([...again.records.values()].map((r) => [r.id, r.seq]), [['c', 3]], 'only stored records come back')
+      t.equal(again.users.get('u1')!.seq, 3)
       await store.saveAcks([{ userId: 'u1', deviceId: 'd1', cursor: 3 }], 40)
       await store.saveAcks([{ userId: 'u1', deviceId: 'd1', cursor: 2 }], 41)
       const { rows } = await db.query<{ acked_cursor: number }>("SELECT acked_cursor FROM devices WHERE user_id='u1' AND id='d1'")

@@ -1,0 +1,185 @@
+import type { SqlQueryable } from './sql-client.ts'
+import { deviceKey, midKey, RECORD_COLUMNS, recordKey, type DeviceState, type OpResultRow, type RecordRow, type UserState } from './rows.ts'
+
+/** What a group commit read: the state its plan starts from, and that its write checks again. */
+export interface BatchRead {
+  users: Map<string, UserState>
+  devices: Map<string, DeviceState>
+  records: Map<string, RecordRow>
+}
+
+/**
+ * What one group commit writes, all in one statement. Each user and device carries the state
+ * the plan was made from; if any has moved since, nothing is written (`WriteConflict`).
+ */
+export interface BatchWrite {
+  records: RecordRow[]
+  results: OpResultRow[]
+  devices: Array<{ userId: string; deviceId: string; lastMid: number; readLastMid: number }>
+  users: Array<{ userId: string; seq: number; read: UserState }>
+  /** Records the plan took to be absent without reading them; the write refuses if one exists. */
+  absent?: Array<{ userId: string; collection: string; id: string }>
+  now: number
+}
+
+/** The batch's inputs changed between its read and its write: plan it again from a fresh read. */
+export class WriteConflict extends Error {
+  constructor() {
+    super('a batch’s inputs changed before its write')
+    this.name = 'WriteConflict'
+  }
+}
+
+// serialization_failure (the write guard) and deadlock_detected (two nodes writing the same users).
+const CONFLICT_CODES = new Set(['40001', '40P01'])
+
+type ReadRow = RecordRow & { kind: 'u' | 'd' | 'r'; min_valid_seq: number; epoch: string; scope: string[] | null; last_mid: number; revoked_at: number | null }
+
+/**
+ * The push path's statements. A group commit is one read and one write, each a single
+ * statement outside any explicit transaction: no BEGIN/COMMIT round trips and no row locks held
+ * while the hub plans. The write is atomic by itself and checks, under its row locks, that what
+ * the plan read is still current (optimistic concurrency, see migration 0003).
+ */
+export class PushStore {
+  constructor(private readonly q: SqlQueryable) {}
+
+  /** Users' counters, devices and records for one batch, in one statement and one snapshot. */
+  async read(userIds: string[], devices: Array<{ userId: string; deviceId: string }>, records: Array<{ userId: string; collection: string; id: string }>): Promise<BatchRead> {
+    const { rows } = await this.q.query<ReadRow>(
+      `SELECT 'u' AS kind, user_id, NULL::text AS collection, NULL::text AS id, seq, NULL::bytea AS data, NULL::text AS parent_id,
+              NULL::int8 AS created_at, NULL::int8 AS updated_at, NULL::int8 AS deleted_at, NULL::int8 AS purge_at,
+              NULL::text AS replaced_by, NULL::text AS conflict_of, NULL::text AS device_id, NULL::int8 AS created_seq,
+              NULL::text AS trashed_with, min_valid_seq, epoch, scope, NULL::int8 AS last_mid, NULL::int8 AS revoked_at
+         FROM user_state WHERE user_id = ANY($1::text[])
+       UNION ALL
+       SELECT 'd', d.user_id, NULL, d.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+              NULL, NULL, NULL, d.last_mid, d.revoked_at
+         FROM devices d JOIN unnest($2::text[], $3::text[]) AS k(u, i) ON d.user_id = k.u AND d.id = k.i
+       UNION ALL
+       SELECT 'r', r.user_id, ${RECORD_COLUMNS.split(', ').map((c) => 'r.' + c).join(', ')}, NULL, NULL, NULL, NULL, NULL
+         FROM records r JOIN unnest($4::text[], $5::text[], $6::text[]) AS k(u, c, i)
+           ON r.user_id = k.u AND r.collection = k.c AND r.id = k.i`,
+      [
+        userIds,
+        devices.map((d) => d.userId), devices.map((d) => d.deviceId),
+        records.map((r) => r.userId), records.map((r) => r.collection), records.map((r) => r.id),
+      ],
+    )
+    const read: BatchRead = { users: new Map(), devices: new Map(), records: new Map() }
+    for (const r of rows) {
+      if (r.kind === 'u') read.users.set(r.user_id, { userId: r.user_id, seq: r.seq, minValidSeq: r.min_valid_seq, epoch: r.epoch, scope: r.scope })
+      else if (r.kind === 'd') read.devices.set(deviceKey(r.user_id, r.id), toDevice(r))
+      else read.records.set(recordKey(r.user_id, r.collection, r.id), toRecord(r))
+    }
+    return read
+  }
+
+  /** Creates devices the batch does not know yet (a REST writer's first push). */
+  async addDevices(keys: Array<{ userId: string; deviceId: string }>, now: number): Promise<DeviceState[]> {
+    const { rows } = await this.q.query<{ user_id: string; id: string; last_mid: number; revoked_at: number | null }>(
+      `INSERT INTO devices (user_id, id, created_at, last_seen)
+         SELECT u, d, $3, $3 FROM unnest($1::text[], $2::text[]) AS k(u, d) ORDER BY u, d
+       ON CONFLICT (user_id, id) DO UPDATE SET last_seen = EXCLUDED.last_seen
+       RETURNING user_id, id, last_mid, revoked_at`,
+      [keys.map((k) => k.userId), keys.map((k) => k.deviceId), now],
+    )
+    return rows.map(toDevice)
+  }
+
+  /** Every child (live or in the bin) of the given parents, e.g. the messages of conversations, in creation order. */
+  async children(userId: string, collection: string, parentIds: string[]): Promise<RecordRow[]> {
+    if (parentIds.length === 0) return []
+    const { rows } = await this.q.query<RecordRow>(
+      `SELECT user_id, ${RECORD_COLUMNS} FROM records
+        WHERE user_id = $1 AND parent_id = ANY($2::text[]) AND collection = $3 ORDER BY created_seq`,
+      [userId, parentIds, collection],
+    )
+    return rows
+  }
+
+  /** The stored first answers of replayed mids. */
+  async results(keys: Array<{ userId: string; deviceId: string; mid: number }>): Promise<Map<string, Uint8Array>> {
+    if (keys.length === 0) return new Map()
+    const { rows } = await this.q.query<{ user_id: string; device_id: string; mid: number; result: Uint8Array }>(
+      `SELECT o.user_id, o.device_id, o.mid, o.result FROM op_results o
+         JOIN unnest($1::text[], $2::text[], $3::int8[]) AS k(u, d, m) ON o.user_id = k.u AND o.device_id = k.d AND o.mid = k.m`,
+      [keys.map((k) => k.userId), keys.map((k) => k.deviceId), keys.map((k) => k.mid)],
+    )
+    return new Map(rows.map((r) => [midKey(r.user_id, r.device_id, r.mid), r.result]))
+  }
+
+  /**
+   * Writes a whole batch in one statement: user counters and device mids first (their row locks
+   * order every writer of a user), checked against what the plan read, then records and op
+   * results. Throws WriteConflict, having written nothing, when any of them moved.
+   */
+  async write(batch: BatchWrite): Promise<void> {
+    const r = batch.records
+    const col = <K extends keyof RecordRow>(k: K) => r.map((row) => row[k])
+    const users = [...batch.users].sort((a, b) => (a.userId < b.userId ? -1 : 1))
+    const absent = batch.absent ?? []
+    try {
+      await this.q.query(
+        `WITH usr AS (
+           UPDATE user_state s SET seq = k.seq
+             FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::text[], $32::text[]) AS k(u, seq, seen, min, epoch, scope)
+            WHERE s.user_id = k.u AND s.seq = k.seen AND s.min_valid_seq = k.min AND s.epoch = k.epoch
+              AND s.scope IS NOT DISTINCT FROM k.scope::text[]
+           RETURNING 1
+         ), dev AS (
+           UPDATE devices d SET last_mid = k.m, last_seen = $10
+             FROM unnest($6::text[], $7::text[], $8::int8[], $9::int8[]) AS k(u, i, m, seen)
+            WHERE d.user_id = k.u AND d.id = k.i AND d.last_mid = k.seen AND d.revoked_at IS NULL
+           RETURNING 1
+         ), present AS (
+           SELECT 1 FROM records r JOIN unnest($33::text[], $34::text[], $35::text[]) AS k(u, c, i)
+             ON r.user_id = k.u AND r.collection = k.c AND r.id = k.i
+         ), rec AS (
+           INSERT INTO records (user_id, ${RECORD_COLUMNS})
+           SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::int8[], $15::bytea[], $16::text[], $17::int8[], $18::int8[],
+                                $19::int8[], $20::int8[], $21::text[], $22::text[], $23::text[], $24::int8[], $25::text[])
+           ON CONFLICT (user_id, collection, id) DO UPDATE SET
+             seq = EXCLUDED.seq, data = EXCLUDED.data, parent_id = EXCLUDED.parent_id, updated_at = EXCLUDED.updated_at,
+             deleted_at = EXCLUDED.deleted_at, purge_at = EXCLUDED.purge_at, replaced_by = EXCLUDED.replaced_by,
+             conflict_of = EXCLUDED.conflict_of, device_id = EXCLUDED.device_id, trashed_with = EXCLUDED.trashed_with
+           RETURNING 1
+         ), res AS (
+           INSERT INTO op_results (user_id, device_id, mid, result)
+           SELECT * FROM unnest($26::text[], $27::text[], $28::int8[], $29::bytea[])
+           RETURNING 1
+         )
+         SELECT synchub_write_guard((SELECT count(*) FROM usr) = $30 AND (SELECT count(*) FROM dev) = $31 AND NOT EXISTS (SELECT 1 FROM present))`,
+        [
+          users.map((u) => u.userId), users.map((u) => u.seq), users.map((u) => u.read.seq), users.map((u) => u.read.minValidSeq), users.map((u) => u.read.epoch),
+          batch.devices.map((d) => d.userId), batch.devices.map((d) => d.deviceId), batch.devices.map((d) => d.lastMid), batch.devices.map((d) => d.readLastMid),
+          batch.now,
+          col('user_id'), col('collection'), col('id'), col('seq'), col('data'), col('parent_id'), col('created_at'),
+          col('updated_at'), col('deleted_at'), col('purge_at'), col('replaced_by'), col('conflict_of'), col('device_id'),
+          col('created_seq'), col('trashed_with'),
+          batch.results.map((x) => x.userId), batch.results.map((x) => x.deviceId), batch.results.map((x) => x.mid), batch.results.map((x) => x.result),
+          users.length, batch.devices.length,
+          users.map((u) => arrayLiteral(u.read.scope)),
+          absent.map((a) => a.userId), absent.map((a) => a.collection), absent.map((a) => a.id),
+        ],
+      )
+    } catch (err) {
+      if (CONFLICT_CODES.has((err as { code?: string })?.code ?? '')) throw new WriteConflict()
+      throw err
+    }
+  }
+}
+
+/** A text[] literal ({"a","b"}), so a list of arrays can travel as one text[] parameter. */
+function arrayLiteral(items: string[] | null): string | null {
+  return items && `{${items.map((i) => `"${i.replace(/[\\"]/g, '\\$&')}"`).join(',')}}`
+}
+
+function toDevice(r: { user_id: string; id: string; last_mid: number; revoked_at: number | null }): DeviceState {
+  return { userId: r.user_id, deviceId: r.id, lastMid: r.last_mid, revoked: r.revoked_at !== null }
+}
+
+function toRecord(r: ReadRow): RecordRow {
+  const { kind: _k, min_valid_seq: _m, epoch: _e, scope: _s, last_mid: _l, revoked_at: _r, ...row } = r
+  return row
+}
