@@ -1,6 +1,6 @@
 import type { SqlClient } from './sql-client.ts'
 import { PushStore } from './push-store.ts'
-import { RECORD_COLUMNS, type RecordRow, type UserState } from './rows.ts'
+import type { RecordRow, UserState } from './rows.ts'
 
 export interface PullPage {
   head: number
@@ -37,18 +37,9 @@ export class SyncStore {
    * records never has to sit in memory whole; `cut` says the page ended early for either reason.
    */
   async pull(userId: string, since: number, limit: number, collections: string[] | null, maxBytes = DEFAULT_PAGE_BYTES): Promise<PullPage | undefined> {
+    // A function (migration 0004) so the plan walks the seq index whatever the statistics say.
     const { rows } = await this.db.query<RecordRow & { head: number; min_valid_seq: number; epoch: string; r_seq: number | null; running: number | null }>(
-      `SELECT s.seq AS head, s.min_valid_seq, s.epoch, r.seq AS r_seq, r.*
-         FROM user_state s
-         LEFT JOIN LATERAL (
-           SELECT * FROM (
-             SELECT ${RECORD_COLUMNS}, sum(octet_length(data)) OVER (ORDER BY seq)::int8 AS running, octet_length(data) AS size
-               FROM records
-              WHERE user_id = s.user_id AND seq > $2 AND ($4::text[] IS NULL OR collection = ANY($4::text[]))
-              ORDER BY seq LIMIT $3
-           ) page WHERE running - size < $5
-         ) r ON true
-        WHERE s.user_id = $1`,
+      'SELECT * FROM synchub_pull_page($1, $2, $3, $4::text[], $5)',
       [userId, since, limit, collections, maxBytes],
     )
     const first = rows[0]
@@ -59,7 +50,7 @@ export class SyncStore {
       head: first.head,
       minValidSeq: first.min_valid_seq,
       epoch: first.epoch,
-      rows: found.map(({ head: _h, min_valid_seq: _m, epoch: _e, r_seq: _r, running: _run, size: _s, ...r }: any) => ({ ...r, user_id: userId })),
+      rows: found.map(({ head: _h, min_valid_seq: _m, epoch: _e, r_seq: _r, running: _run, ...r }) => ({ ...r, user_id: userId })),
       cut: found.length === limit || (last !== undefined && (last.running ?? 0) >= maxBytes),
     }
   }
