@@ -1,9 +1,12 @@
+import { randomUUID } from 'node:crypto'
 import WebSocket from 'ws'
 import { decodeMsgpack, encodeMsgpack } from '../protocol/codec.ts'
 import { FrameScanner, type Scanned } from './frame-scan.ts'
 import { now as clockNow } from './clock.ts'
+import type { BenchDevice, Frame, OpenDevice } from './device-port.ts'
+import { pushFrame } from './messages.ts'
 
-export type Frame = Record<string, unknown> & { t: string }
+export type { Frame }
 
 /** Setup requests use refs from here up, so they never collide with step pushes (ref = push number + 1). */
 const SETUP_REF_BASE = 1_000_000_000
@@ -18,7 +21,7 @@ export const scanStats = { scanned: 0, checked: 0, mismatches: 0 }
  * being decoded, anything else to `onFrame`; only setup requests (auth, sub, the first
  * conversation) wait for replies.
  */
-export class DeviceSocket {
+export class DeviceSocket implements BenchDevice {
   /** Mutation number of the last op this device sent. */
   mid = 0
   /** `to` of the last changes frame (the cursor rule: next `from` must equal it). */
@@ -71,6 +74,21 @@ export class DeviceSocket {
     ws.on('error', () => {}) // 'close' follows and is what counts
   }
 
+  /** Opens the socket, then `auth` and `sub {since:0}`, waiting for `synced`. */
+  static async openSubscribed(o: OpenDevice): Promise<DeviceSocket> {
+    const dev = await DeviceSocket.open(o.url, o.user, o.index, randomUUID(), o.timeoutMs)
+    try {
+      const auth = await dev.request({ t: 'auth', token: o.token, device: { id: dev.id, name: `bench ${o.index}`, platform: 'bench' } }, o.timeoutMs)
+      if (auth.t !== 'auth_ok') throw new Error(`auth answered ${auth.t}`)
+      const synced = await dev.request({ t: 'sub', since: 0 }, o.timeoutMs)
+      if (synced.t !== 'synced') throw new Error(`sub answered ${synced.t}`)
+    } catch (err) {
+      await dev.close()
+      throw err
+    }
+    return dev
+  }
+
   static open(url: string, user: number, index: number, id: string, timeoutMs: number): Promise<DeviceSocket> {
     const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, handshakeTimeout: timeoutMs })
     return new Promise((resolve, reject) => {
@@ -90,6 +108,17 @@ export class DeviceSocket {
       this.waiting.set(ref, { resolve, reject, timer })
       this.ws.send(encodeMsgpack({ ...frame, ref }))
     })
+  }
+
+  async createConversation(id: string, title: string, timeoutMs: number): Promise<void> {
+    const op = { op: 'put', mid: ++this.mid, collection: 'conversations', id, data: { title } }
+    const ack = await this.request({ t: 'push', ops: [op] }, timeoutMs)
+    const result = (ack.results as Array<{ ok: boolean; code?: string }> | undefined)?.[0]
+    if (ack.t !== 'ack' || !result?.ok) throw new Error(`conversation push answered ${JSON.stringify(ack).slice(0, 200)}`)
+  }
+
+  push(g: number, conversationId: string, content: string): void {
+    this.send(pushFrame(g, ++this.mid, conversationId, content))
   }
 
   send(bytes: Uint8Array): void {

@@ -4,6 +4,7 @@ import { ProcessSampler } from './procfs.ts'
 
 /** A server under test, run as its own process so its memory and CPU are its own. */
 export interface ServerProcess {
+  /** The first node's, for a group. */
   pid: number
   port: number
   baseUrl: string
@@ -72,7 +73,7 @@ export async function startServerProcess(opts: SpawnOptions): Promise<ServerProc
     pid: child.pid!,
     port: opts.port,
     baseUrl,
-    sampler: () => new ProcessSampler(child.pid!),
+    sampler: () => new ProcessSampler([child.pid!]),
     tail: () => lines.join('\n'),
     exited: () => exitCode !== undefined,
     async stop() {
@@ -98,4 +99,33 @@ export async function startServerProcess(opts: SpawnOptions): Promise<ServerProc
   }
   await proc.stop()
   throw new Error(`${opts.name} was not ready within ${opts.readyTimeoutMs ?? 30_000} ms:\n${proc.tail()}`)
+}
+
+/** Starts several servers at once; if any fails, stops the others and throws its error. */
+export async function startServerProcesses(list: SpawnOptions[]): Promise<ServerProcess[]> {
+  const started = await Promise.allSettled(list.map(startServerProcess))
+  const procs = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+  if (failed) {
+    await Promise.all(procs.map((p) => p.stop()))
+    throw failed.reason
+  }
+  return procs
+}
+
+/** Several server processes as one (a cluster's nodes): memory and CPU summed, exited once any node has. */
+export function serverGroup(procs: ServerProcess[]): ServerProcess {
+  const [first] = procs
+  if (!first) throw new Error('serverGroup: no processes')
+  return {
+    pid: first.pid,
+    port: first.port,
+    baseUrl: first.baseUrl,
+    sampler: () => new ProcessSampler(procs.map((p) => p.pid)),
+    tail: () => procs.map((p, i) => `--- node ${i} (pid ${p.pid}) ---\n${p.tail()}`).join('\n'),
+    exited: () => procs.some((p) => p.exited()),
+    async stop() {
+      await Promise.all(procs.map((p) => p.stop()))
+    },
+  }
 }

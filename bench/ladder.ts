@@ -3,7 +3,10 @@ import { LoadPool, type StepOutcome } from './load-pool.ts'
 import { messageSizes } from './messages.ts'
 import type { Options } from './options.ts'
 import { cpuSecBetween, type ProcessSampler } from './procfs.ts'
-import type { Scenario, Verification } from './scenarios/types.ts'
+import type { Scenario, Target, Verification } from './scenarios/types.ts'
+
+/** The break limit of a scenario that sets none (the single-node ladder). */
+export const DEFAULT_P99_LIMIT_MS = 50
 
 /** One step as reported: what the generator saw, what the server cost, and the verdict. */
 export interface StepRow extends StepOutcome {
@@ -12,7 +15,8 @@ export interface StepRow extends StepOutcome {
   reasons: string[]
   /** The generator could not keep its schedule: latency includes its own lateness. */
   generatorBound: boolean
-  server: { rssEndMiB: number; rssMaxMiB: number; cpuCores: number; postgresCpuCores: number }
+  /** redisCpuCores: the whole Redis server (other users of it included); absent for a server without Redis. */
+  server: { rssEndMiB: number; rssMaxMiB: number; cpuCores: number; postgresCpuCores: number; redisCpuCores?: number }
   /** CPU (in cores) of everything else on the machine during the window: other users' jobs. */
   otherCpuCores: number
 }
@@ -23,6 +27,8 @@ export interface ScenarioResult {
   error?: string
   users: number
   sockets: number
+  /** A step broke above this p99 (ms). */
+  p99LimitMs: number
   pushFrameBytes?: number
   dataBytes?: number
   setupSec?: number
@@ -38,7 +44,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** Starts the scenario's server, connects the devices, and steps the rate up until it breaks. */
 export async function runLadder(scenario: Scenario, opts: Options, root: string): Promise<ScenarioResult> {
   const log = (line: string) => console.log(`[${scenario.name}] ${line}`)
-  const result: ScenarioResult = { name: scenario.name, description: scenario.description, users: opts.users, sockets: opts.users * DEVICES_PER_USER, steps: [], maxOkRate: null }
+  const p99LimitMs = opts.p99LimitMs ?? scenario.p99LimitMs ?? DEFAULT_P99_LIMIT_MS
+  const result: ScenarioResult = { name: scenario.name, description: scenario.description, users: opts.users, sockets: opts.users * DEVICES_PER_USER, p99LimitMs, steps: [], maxOkRate: null }
   const started = performance.now()
   log(`starting: ${scenario.description}`)
   let target
@@ -51,12 +58,21 @@ export async function runLadder(scenario: Scenario, opts: Options, root: string)
   }
   let gen: LoadPool | undefined
   try {
-    gen = await LoadPool.start({ wsUrl: target.wsUrl, tokens: target.tokens, contentChars: opts.contentChars, threads: opts.threads, log: (line) => log(`  ${line}`) })
+    gen = await LoadPool.start({
+      wsUrl: target.wsUrl,
+      deviceUrls: deviceUrls(target, opts.users),
+      client: target.client,
+      tokens: target.tokens,
+      contentChars: opts.contentChars,
+      threads: opts.threads,
+      log: (line) => log(`  ${line}`),
+    })
     Object.assign(result, messageSizes(opts.contentChars))
     result.setupSec = (performance.now() - started) / 1000
     const sampler = target.process.sampler()
     result.rssIdleMiB = sampler.refresh().rssMiB
     const pgPids = () => target.postgresPids?.() ?? Promise.resolve([])
+    const redisPids = await (target.redisPids?.() ?? Promise.resolve([]))
     log(`${result.sockets} sockets subscribed (${opts.threads} generator thread${opts.threads > 1 ? 's' : ''}) in ${result.setupSec.toFixed(1)} s; server RSS ${result.rssIdleMiB.toFixed(0)} MiB; push frame ${result.pushFrameBytes} B, message data ${result.dataBytes} B`)
 
     let totalAcked = 0
@@ -64,8 +80,8 @@ export async function runLadder(scenario: Scenario, opts: Options, root: string)
     for (const rate of opts.rates) {
       // After a break only the issue's target rate still runs (if not reached yet), so it is always measured.
       if (broken && !(rate === opts.targetRate && !result.steps.some((s) => s.rate === rate))) continue
-      sampler.refresh(await pgPids()) // the pool may have opened connections since the last step
-      const row = await runStep(gen, sampler, rate, opts, log)
+      sampler.refresh(await pgPids(), redisPids) // the pool may have opened connections since the last step
+      const row = await runStep(gen, sampler, rate, { ...opts, p99LimitMs, usesRedis: redisPids.length > 0 }, log)
       result.steps.push(row)
       totalAcked += row.counts.acked
       log(stepLine(row))
@@ -96,7 +112,16 @@ export async function runLadder(scenario: Scenario, opts: Options, root: string)
   return result
 }
 
-async function runStep(gen: LoadPool, sampler: ProcessSampler, rate: number, opts: Options, log: (l: string) => void): Promise<StepRow> {
+/** Where each device connects (index user * 3 + device); undefined for a single-URL server. */
+function deviceUrls(target: Target, users: number): string[] | undefined {
+  const urlFor = target.wsUrlFor?.bind(target)
+  if (!urlFor) return undefined
+  return Array.from({ length: users * DEVICES_PER_USER }, (_, i) => urlFor(Math.floor(i / DEVICES_PER_USER), i % DEVICES_PER_USER))
+}
+
+type StepOptions = Options & { p99LimitMs: number; usesRedis: boolean }
+
+async function runStep(gen: LoadPool, sampler: ProcessSampler, rate: number, opts: StepOptions, log: (l: string) => void): Promise<StepRow> {
   let rssMax = 0
   let atStart = sampler.sample()
   let atEnd = atStart
@@ -131,14 +156,15 @@ async function runStep(gen: LoadPool, sampler: ProcessSampler, rate: number, opt
     rssMaxMiB: Math.max(rssMax, rssEnd, atEnd.rssMiB),
     cpuCores: cpuSecBetween(atStart.treeTicks, atEnd.treeTicks) / windowSec,
     postgresCpuCores: cpuSecBetween(atStart.postgresTicks, atEnd.postgresTicks) / windowSec,
+    redisCpuCores: opts.usesRedis ? cpuSecBetween(atStart.redisTicks, atEnd.redisTicks) / windowSec : undefined,
   }
   const machineCores = (atEnd.machineCpuSec - atStart.machineCpuSec) / windowSec
-  const otherCpuCores = Math.max(0, machineCores - server.cpuCores - server.postgresCpuCores - outcome.generator.cpu)
+  const otherCpuCores = Math.max(0, machineCores - server.cpuCores - server.postgresCpuCores - (server.redisCpuCores ?? 0) - outcome.generator.cpu)
   return { ...outcome, ...judge(outcome, opts), server, otherCpuCores }
 }
 
 /** The issue's break rule: p99 over the limit or any loss; protocol violations break it too. */
-function judge(o: StepOutcome, opts: Options): { ok: boolean; reasons: string[]; generatorBound: boolean } {
+function judge(o: StepOutcome, opts: { p99LimitMs: number }): { ok: boolean; reasons: string[]; generatorBound: boolean } {
   const c = o.counts
   const reasons: string[] = []
   if (!(o.latency.p99 <= opts.p99LimitMs)) reasons.push(`p99 ${o.latency.p99.toFixed(1)} ms > ${opts.p99LimitMs}`)
@@ -160,7 +186,8 @@ function stepLine(r: StepRow): string {
   const l = r.latency
   return (
     `R=${r.rate}/s ${r.ok ? 'OK' : 'BROKE'}: acked ${r.ackedPerSec.toFixed(0)}/s, latency p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} p999 ${l.p999.toFixed(2)} max ${l.max.toFixed(1)} ms; ` +
-    `server RSS ${r.server.rssMaxMiB.toFixed(0)} MiB, CPU ${(r.server.cpuCores * 100).toFixed(0)}%, postgres ${(r.server.postgresCpuCores * 100).toFixed(0)}%; ` +
+    `server RSS ${r.server.rssMaxMiB.toFixed(0)} MiB, CPU ${(r.server.cpuCores * 100).toFixed(0)}%, postgres ${(r.server.postgresCpuCores * 100).toFixed(0)}%` +
+    (r.server.redisCpuCores === undefined ? '; ' : `, redis ${(r.server.redisCpuCores * 100).toFixed(0)}%; `) +
     `generator ELU ${(r.generator.elu * 100).toFixed(0)}% (busiest thread) CPU ${(r.generator.cpu * 100).toFixed(0)}% (sys ${(r.generator.cpuSystem * 100).toFixed(0)}%), send lag p99 ${r.sendLag.p99.toFixed(1)} ms; other processes ${(r.otherCpuCores * 100).toFixed(0)}%` +
     (r.generatorBound ? ' [generator-bound]' : '') +
     (r.reasons.length ? `; ${r.reasons.join('; ')}` : '')

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads'
 import { now } from './clock.ts'
+import type { ClientKind } from './device-port.ts'
 import type { ShardConfig, ShardOutcome, ShardProgress, ShardStepPlan } from './load.ts'
 import type { WorkerMessage, WorkerRequest } from './load-worker.ts'
 import type { StepCounts } from './step.ts'
@@ -7,6 +8,9 @@ import { summarizeAll, type Summary } from './stats.ts'
 
 export interface PoolConfig {
   wsUrl: string
+  /** Per device (index user * 3 + device), for a server of several nodes. */
+  deviceUrls?: string[]
+  client?: ClientKind
   tokens: string[]
   contentChars: number
   /** Generator threads; users are split between them. */
@@ -87,7 +91,8 @@ export class LoadPool {
   }
 
   private shardConfig(index: number): ShardConfig {
-    return { wsUrl: this.cfg.wsUrl, tokens: this.cfg.tokens, contentChars: this.cfg.contentChars, shard: { index, count: this.workers.length } }
+    const { wsUrl, deviceUrls, client, tokens, contentChars } = this.cfg
+    return { wsUrl, deviceUrls, client, tokens, contentChars, shard: { index, count: this.workers.length } }
   }
 
   async runStep(plan: StepPlan): Promise<StepOutcome> {

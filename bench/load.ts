@@ -1,15 +1,19 @@
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { now } from './clock.ts'
-import { DeviceSocket, scanStats, type Frame } from './device.ts'
+import { scanStats } from './device.ts'
+import { openDevice, type BenchDevice, type ClientKind, type Frame } from './device-port.ts'
 import type { Scanned } from './frame-scan.ts'
-import { messageContent, pushFrame, pushNumberOf } from './messages.ts'
+import { messageContent, pushNumberOf } from './messages.ts'
 import { StepTracker, type StepCounts } from './step.ts'
 
 export const DEVICES_PER_USER = 3
 
 export interface ShardConfig {
   wsUrl: string
+  /** Per device (index user * 3 + device), for a server of several nodes; wsUrl where absent. */
+  deviceUrls?: string[]
+  client?: ClientKind
   /** One access token per user (all users; this shard uses its own). */
   tokens: string[]
   /** This generator thread owns the users u with u % count === index. */
@@ -61,7 +65,7 @@ export type Log = (line: string) => void
  * shared by every thread, and all latency is measured from it.
  */
 export class LoadGenerator {
-  private devices: Array<DeviceSocket | undefined> = []
+  private devices: Array<BenchDevice | undefined> = []
   private conversations: string[] = []
   private step: StepTracker | undefined
   private lateOutsideSteps = 0
@@ -129,7 +133,7 @@ export class LoadGenerator {
           const u = g % this.users
           if (!this.mine(u)) continue
           const dev = this.devices[u * DEVICES_PER_USER]!
-          dev.send(pushFrame(g, ++dev.mid, this.conversations[u]!, this.content))
+          dev.push(g, this.conversations[u]!, this.content)
           tracker.onSent(g, t0 + i * interval, now())
         }
         if (at - lastProgress >= 1000) {
@@ -164,7 +168,7 @@ export class LoadGenerator {
   }
 
   async close(): Promise<void> {
-    const all = this.devices.filter((d): d is DeviceSocket => d !== undefined)
+    const all = this.devices.filter((d): d is BenchDevice => d !== undefined)
     this.devices = []
     await Promise.allSettled(all.map((d) => d.close()))
   }
@@ -178,15 +182,13 @@ export class LoadGenerator {
     this.devices = new Array(this.users * DEVICES_PER_USER)
     let done = 0
     await pool(jobs, this.cfg.connectConcurrency ?? 32, async ([u, k]) => {
-      const dev = await DeviceSocket.open(this.cfg.wsUrl, u, k, randomUUID(), timeout)
-      this.devices[u * DEVICES_PER_USER + k] = dev
+      const i = u * DEVICES_PER_USER + k
+      const url = this.cfg.deviceUrls?.[i] ?? this.cfg.wsUrl
+      const dev = await openDevice(this.cfg.client ?? 'synchub', { url, user: u, index: k, token: this.cfg.tokens[u]!, timeoutMs: timeout })
+      this.devices[i] = dev
       dev.onFrame = (frame, at) => this.onFrame(dev, frame, at)
       dev.onScanned = (frame, at) => this.onScanned(dev, frame, at)
       dev.onClose = () => this.socketsClosed++
-      const auth = await dev.request({ t: 'auth', token: this.cfg.tokens[u], device: { id: dev.id, name: `bench ${k}`, platform: 'bench' } }, timeout)
-      if (auth.t !== 'auth_ok') throw new Error(`auth answered ${auth.t}`)
-      const synced = await dev.request({ t: 'sub', since: 0 }, timeout)
-      if (synced.t !== 'synced') throw new Error(`sub answered ${synced.t}`)
       if (++done % 150 === 0) this.log(`${done}/${jobs.length} sockets subscribed`)
     })
   }
@@ -194,19 +196,13 @@ export class LoadGenerator {
   private async createConversations(): Promise<void> {
     const timeout = this.cfg.requestTimeoutMs ?? 15_000
     this.conversations = Array.from({ length: this.users }, () => randomUUID())
-    await pool(this.myUsers(), 32, async (u) => {
-      const dev = this.devices[u * DEVICES_PER_USER]!
-      const op = { op: 'put', mid: ++dev.mid, collection: 'conversations', id: this.conversations[u], data: { title: `bench ${u}` } }
-      const ack = await dev.request({ t: 'push', ops: [op] }, timeout)
-      const result = (ack.results as Array<{ ok: boolean; code?: string }> | undefined)?.[0]
-      if (ack.t !== 'ack' || !result?.ok) throw new Error(`conversation push answered ${JSON.stringify(ack).slice(0, 200)}`)
-    })
+    await pool(this.myUsers(), 32, (u) => this.devices[u * DEVICES_PER_USER]!.createConversation(this.conversations[u]!, `bench ${u}`, timeout))
   }
 
   // ---- receive ------------------------------------------------------------------------------
 
   /** The hot path: `changes` and successful acks, read by the scanner. */
-  private onScanned(dev: DeviceSocket, frame: Scanned, at: number): void {
+  private onScanned(dev: BenchDevice, frame: Scanned, at: number): void {
     const step = this.step
     if (frame.t === 'changes') {
       if (frame.from !== dev.cursor && step) step.cursorGaps++
@@ -219,7 +215,7 @@ export class LoadGenerator {
   }
 
   /** Everything else, decoded in full: refusals, errors, bye (and any frame the scanner could not read). */
-  private onFrame(dev: DeviceSocket, frame: Frame, at: number): void {
+  private onFrame(dev: BenchDevice, frame: Frame, at: number): void {
     const step = this.step
     switch (frame.t) {
       case 'changes': {

@@ -18,10 +18,14 @@ export function messageContent(chars: number): string {
   return base.repeat(Math.ceil(chars / base.length)).slice(0, chars)
 }
 
-/** The push of chat message number g: one `put` into `messages`. */
+/** Chat message number g as an op: one `put` into `messages`. */
+export function pushOp(g: number, mid: number, conversationId: string, content: string) {
+  return { op: 'put', mid, collection: 'messages', id: messageId(g), data: { conversation_id: conversationId, role: 'user', content } }
+}
+
+/** The push of chat message number g, as a synchub frame. */
 export function pushFrame(g: number, mid: number, conversationId: string, content: string): Uint8Array {
-  const op = { op: 'put', mid, collection: 'messages', id: messageId(g), data: { conversation_id: conversationId, role: 'user', content } }
-  return encodeMsgpack({ t: 'push', ref: g + 1, ops: [op] })
+  return encodeMsgpack({ t: 'push', ref: g + 1, ops: [pushOp(g, mid, conversationId, content)] })
 }
 
 /** Bytes of one push frame and of its record `data`, as sent. */

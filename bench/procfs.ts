@@ -38,9 +38,9 @@ function allStats(): Stat[] {
   return out
 }
 
-/** The process and every descendant (a launcher may exec or fork the real server). */
-function tree(root: number, stats: Stat[]): Stat[] {
-  const ids = new Set([root])
+/** The processes and every descendant (a launcher may exec or fork the real server). */
+function tree(roots: number[], stats: Stat[]): Stat[] {
+  const ids = new Set(roots)
   let grew = true
   for (let pass = 0; grew && pass < 16; pass++) {
     grew = false
@@ -52,40 +52,44 @@ function tree(root: number, stats: Stat[]): Stat[] {
 export interface Usage {
   /** Resident memory of the process tree, MiB. */
   rssMiB: number
-  /** CPU ticks so far per pid: the process tree, and the Postgres processes serving it. */
+  /** CPU ticks so far per pid: the process tree, and the Postgres and Redis processes serving it. */
   treeTicks: Map<number, number>
   postgresTicks: Map<number, number>
+  redisTicks: Map<number, number>
   /** CPU seconds the whole machine has been busy (all cores, /proc/stat). */
   machineCpuSec: number
 }
 
 /**
- * Samples a process tree and the Postgres processes that serve it. `refresh()` scans all of
- * /proc (several ms); `sample()` rereads only the pids found then, so sampling while the load
- * runs costs next to nothing.
+ * Samples the process trees of a server (one or several nodes) and the Postgres and Redis
+ * processes that serve it. `refresh()` scans all of /proc (several ms); `sample()` rereads only
+ * the pids found then, so sampling while the load runs costs next to nothing.
  */
 export class ProcessSampler {
   private mine: number[] = []
   private postgres: number[] = []
+  private redis: number[] = []
 
-  constructor(private readonly root: number) {
+  constructor(private readonly roots: number[]) {
     this.refresh()
   }
 
-  /** `postgresPids`: the server's backends (from pg_stat_activity); none for a server without a database. */
-  refresh(postgresPids: number[] = []): Usage {
+  /** `postgresPids`: the server's backends (from pg_stat_activity); `redisPids`: the Redis server; none when not used. */
+  refresh(postgresPids: number[] = [], redisPids: number[] = []): Usage {
     const stats = allStats()
-    const mine = tree(this.root, stats)
-    const wanted = new Set(postgresPids)
-    const pg = stats.filter((s) => wanted.has(s.pid))
+    const mine = tree(this.roots, stats)
+    const pick = (pids: number[]) => stats.filter((s) => pids.includes(s.pid))
+    const pg = pick(postgresPids)
+    const redis = pick(redisPids)
     this.mine = mine.map((s) => s.pid)
     this.postgres = pg.map((s) => s.pid)
-    return usage(mine, pg)
+    this.redis = redis.map((s) => s.pid)
+    return usage(mine, pg, redis)
   }
 
   sample(): Usage {
     const read = (pids: number[]) => pids.map(readStat).filter((s): s is Stat => s !== undefined)
-    return usage(read(this.mine), read(this.postgres))
+    return usage(read(this.mine), read(this.postgres), read(this.redis))
   }
 }
 
@@ -99,13 +103,15 @@ export function cpuSecBetween(a: Map<number, number>, b: Map<number, number>): n
   return ticks / CLK_TCK
 }
 
-function usage(mine: Stat[], pg: Stat[]): Usage {
+function usage(mine: Stat[], pg: Stat[], redis: Stat[]): Usage {
   let rssKb = 0
   for (const s of mine) rssKb += s.rssKb
+  const ticks = (stats: Stat[]) => new Map(stats.map((s) => [s.pid, s.cpuTicks]))
   return {
     rssMiB: rssKb / 1024,
-    treeTicks: new Map(mine.map((s) => [s.pid, s.cpuTicks])),
-    postgresTicks: new Map(pg.map((s) => [s.pid, s.cpuTicks])),
+    treeTicks: ticks(mine),
+    postgresTicks: ticks(pg),
+    redisTicks: ticks(redis),
     machineCpuSec: machineBusySec(),
   }
 }

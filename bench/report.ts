@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { clusterPlot, clusterTargets, compareCluster, comparisonMarkdown, type ClusterComparison, type TargetRow } from './cluster-compare.ts'
 import type { ScenarioResult, StepRow } from './ladder.ts'
 import type { Options } from './options.ts'
 
@@ -21,8 +22,10 @@ export interface Summary {
   maxOkRate: Record<string, number | null>
   /** The hub's highest rate over the relay's, for each hub scenario that ran with the relay. */
   ratios: Record<string, number | null>
-  /** The issue's targets, per hub scenario: met, not met, or not measured. */
-  targets: Array<{ scenario: string; target: string; measured: string; met: boolean | null }>
+  /** The issue's targets, per hub scenario and for the cluster: met, not met, or not measured. */
+  targets: TargetRow[]
+  /** synchub cluster against Socket.IO, when either ran. */
+  cluster?: ClusterComparison
 }
 
 export interface Report {
@@ -54,12 +57,22 @@ export function summarize(scenarios: ScenarioResult[], opts: Options): Summary {
     const ratio = ratios[s.name]
     targets.push({
       scenario: s.name,
-      target: `highest R with p99 ≤ ${opts.p99LimitMs} ms ≥ ½ the relay's`,
+      target: `highest R with p99 ≤ ${s.p99LimitMs} ms ≥ ½ the relay's`,
       measured: relay ? `${s.maxOkRate ?? 'none'} vs relay ${relay.maxOkRate ?? 'none'} (ratio ${ratio === null || ratio === undefined ? 'n/a' : ratio.toFixed(2)})` : 'relay not run',
       met: ratio === null || ratio === undefined ? null : ratio >= 0.5,
     })
   }
-  return { maxOkRate, ratios, targets }
+  const cluster = compareCluster(scenarios, opts.targetRate, `${opts.name}-cluster.svg`)
+  if (cluster) targets.push(...clusterTargets(cluster, scenarios.find((s) => s.name === 'cluster')))
+  return { maxOkRate, ratios, targets, ...(cluster && { cluster }) }
+}
+
+/** "50 ms (relay, hub); 100 ms (cluster, socketio)": each scenario's break limit. */
+function limits(scenarios: ScenarioResult[]): string {
+  const by = new Map<number, string[]>()
+  for (const s of scenarios) by.set(s.p99LimitMs, [...(by.get(s.p99LimitMs) ?? []), s.name])
+  if (by.size === 1) return `${[...by.keys()][0]} ms`
+  return [...by].map(([ms, names]) => `${ms} ms (${names.join(', ')})`).join('; ')
 }
 
 /** One line, no pipes: safe inside a markdown table cell. */
@@ -82,28 +95,29 @@ export function markdown(report: Report): string {
   out.push(
     `${o.users} users × 3 sockets; device 0 of each user pushes one message (${scenarios.find((s) => s.dataBytes)?.dataBytes ?? '?'} B data, ${scenarios.find((s) => s.pushFrameBytes)?.pushFrameBytes ?? '?'} B frame) at total rate R, spread evenly; ` +
       `each step ${o.warmupSec} s warm-up + ${o.measureSec} s measured, ${o.drainSec} s drain. Latency: scheduled send → \`changes\` at devices 1 and 2 (ms). ` +
-      `A step breaks at p99 > ${o.p99LimitMs} ms or any loss. The generator, the server and Postgres share the machine's cores.`,
+      `A step breaks at p99 > ${limits(scenarios)} or any loss. The generator, the server, Postgres and Redis share the machine's cores.`,
     '',
   )
-  out.push('| scenario | R/s | acked/s | p50 | p99 | p999 | max | ack p99 | lost: unacked / dev1 / dev2 | server RSS MiB | server CPU | postgres CPU | gen CPU | other CPU | send lag p99 | verdict |')
-  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+  out.push('| scenario | R/s | acked/s | p50 | p99 | p999 | max | ack p99 | lost: unacked / dev1 / dev2 | server RSS MiB | server CPU | postgres CPU | redis CPU | gen CPU | other CPU | send lag p99 | verdict |')
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
   for (const s of scenarios) {
-    if (s.error && !s.steps.length) out.push(`| ${s.name} | | | | | | | | | | | | | | | ${cell(s.error)} |`)
+    if (s.error && !s.steps.length) out.push(`| ${s.name} | | | | | | | | | | | | | | | | ${cell(s.error)} |`)
     for (const r of s.steps) {
       const l = r.latency
       out.push(
-        `| ${s.name} | ${r.rate} | ${r.ackedPerSec.toFixed(0)} | ${f2(l.p50)} | ${f2(l.p99)} | ${f2(l.p999)} | ${f1(l.max)} | ${f2(r.ackLatency.p99)} | ${lossCell(r)} | ${r.server.rssMaxMiB.toFixed(0)} | ${pct(r.server.cpuCores)} | ${pct(r.server.postgresCpuCores)} | ${pct(r.generator.cpu)} | ${pct(r.otherCpuCores)} | ${f1(r.sendLag.p99)} | ${r.ok ? 'ok' : cell(r.reasons.join('; '))}${r.generatorBound ? ' (generator-bound)' : ''} |`,
+        `| ${s.name} | ${r.rate} | ${r.ackedPerSec.toFixed(0)} | ${f2(l.p50)} | ${f2(l.p99)} | ${f2(l.p999)} | ${f1(l.max)} | ${f2(r.ackLatency.p99)} | ${lossCell(r)} | ${r.server.rssMaxMiB.toFixed(0)} | ${pct(r.server.cpuCores)} | ${pct(r.server.postgresCpuCores)} | ${pct(r.server.redisCpuCores ?? NaN)} | ${pct(r.generator.cpu)} | ${pct(r.otherCpuCores)} | ${f1(r.sendLag.p99)} | ${r.ok ? 'ok' : cell(r.reasons.join('; '))}${r.generatorBound ? ' (generator-bound)' : ''} |`,
       )
     }
   }
   out.push('', '## Summary', '')
   for (const s of scenarios) {
     const extra = [s.rssIdleMiB !== undefined ? `idle RSS ${s.rssIdleMiB.toFixed(0)} MiB` : '', s.verification ? `verify: ${s.verification.detail}` : '', s.error ? `error: ${cell(s.error)}` : '']
-    out.push(`- **${s.name}** (${s.description}): highest R with p99 ≤ ${o.p99LimitMs} ms and no loss: **${summary.maxOkRate[s.name] ?? 'none'}**/s. ${extra.filter(Boolean).join('; ')}`)
+    out.push(`- **${s.name}** (${s.description}): highest R with p99 ≤ ${s.p99LimitMs} ms and no loss: **${summary.maxOkRate[s.name] ?? 'none'}**/s. ${extra.filter(Boolean).join('; ')}`)
   }
   for (const [name, ratio] of Object.entries(summary.ratios)) {
     out.push(`- ratio ${name}/relay: **${ratio === null ? 'n/a' : ratio.toFixed(2)}**`)
   }
+  if (summary.cluster) out.push('', ...comparisonMarkdown(summary.cluster))
   if (summary.targets.length) {
     out.push('', '## Targets', '', '| scenario | target | measured | met |', '|---|---|---|---|')
     for (const t of summary.targets) out.push(`| ${t.scenario} | ${t.target} | ${cell(t.measured)} | ${t.met === null ? 'not measured' : t.met ? 'yes' : 'NO'} |`)
@@ -111,11 +125,15 @@ export function markdown(report: Report): string {
   return out.join('\n') + '\n'
 }
 
-export function writeReport(dir: string, name: string, report: Report): { json: string; md: string } {
+export function writeReport(dir: string, name: string, report: Report): { json: string; md: string; svg?: string } {
   mkdirSync(dir, { recursive: true })
   const json = join(dir, `${name}.json`)
   const md = join(dir, `${name}.md`)
   writeFileSync(json, JSON.stringify(report, null, 2) + '\n')
   writeFileSync(md, markdown(report))
-  return { json, md }
+  const cluster = report.summary.cluster
+  if (!cluster) return { json, md }
+  const svg = join(dir, cluster.plot)
+  writeFileSync(svg, clusterPlot(report.scenarios, cluster, report.meta.options.users))
+  return { json, md, svg }
 }

@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   }
   const files = writeReport(join(root, outDir), name, report)
   console.log('\n' + markdown(report))
-  console.log(`bench: wrote ${files.md} and ${files.json}`)
+  console.log(`bench: wrote ${[files.md, files.json, files.svg].filter(Boolean).join(', ')}`)
 }
 
 function gitRevision(): string {

@@ -1,10 +1,14 @@
+import { clusterScenario } from './cluster.ts'
 import { hubScenario } from './hub.ts'
 import { relayScenario } from './relay.ts'
+import { socketioScenario } from './socketio.ts'
 import type { Scenario } from './types.ts'
 
-/** Every scenario `--only` can name. New ones (a Redis cluster, a Socket.IO peer) register here. */
+/** Every scenario `--only` can name. */
 export const SCENARIOS: Record<string, Scenario> = {
   relay: relayScenario,
   hub: hubScenario('uws'),
   'hub-ws': hubScenario('ws'),
+  cluster: clusterScenario,
+  socketio: socketioScenario,
 }

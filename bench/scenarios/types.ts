@@ -1,13 +1,20 @@
+import type { ClientKind } from '../device-port.ts'
 import type { ServerProcess } from '../hub-process.ts'
 
 /** A server under load, started by a scenario and stopped by the runner. */
 export interface Target {
   wsUrl: string
+  /** Where device `device` (0..2) of user `user` connects, for a server of several nodes; wsUrl if absent. */
+  wsUrlFor?(user: number, device: number): string
+  /** The client the devices speak (default synchub: ws + msgpack frames). */
+  client?: ClientKind
   /** One access token per user. */
   tokens: string[]
   process: ServerProcess
   /** Pids of the Postgres processes serving this server (its backends), for CPU accounting. */
   postgresPids?(): Promise<number[]>
+  /** Pid of the Redis server it uses (shared with anyone else on it), for CPU accounting. */
+  redisPids?(): Promise<number[]>
   /** What the server reports about itself once the steps are done (e.g. stored message counts). */
   verify?(acked: number): Promise<Verification>
   stop(): Promise<void>
@@ -29,5 +36,7 @@ export interface ScenarioContext {
 export interface Scenario {
   name: string
   description: string
+  /** A step breaks above this p99 (ms) unless --p99-limit says otherwise; default 50. */
+  p99LimitMs?: number
   start(ctx: ScenarioContext): Promise<Target>
 }
