@@ -317,10 +317,16 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
   /** Reads the store from the cursor to the head, then replays what arrived live meanwhile. */
   private async catchUp(gen: number, epoch?: string, ref?: number): Promise<boolean> {
     this.mode = 'catching_up'
-    for (;;) {
+    // Pages are bounded in bytes too, so a backlog of large records streams in small steps.
+    const read = (since: number, epoch?: string) => {
       const filter = this.filter ? [...this.filter] : null
-      // Pages are bounded in bytes too, so a backlog of large records streams in small steps.
-      const page = await this.deps.engine.readPage(this.userId, this.cursor, this.deps.backlogPageSize, filter, epoch, this.backlogPageBytes)
+      const page = this.deps.engine.readPage(this.userId, since, this.deps.backlogPageSize, filter, epoch, this.backlogPageBytes)
+      page.catch(() => {}) // a prefetch the loop left behind (socket closed, sub replaced) fails quietly
+      return page
+    }
+    let next = read(this.cursor, epoch)
+    for (;;) {
+      const page = await next
       if (gen !== this.subGen || this.isClosed) return false
       if ('reset' in page) {
         this.mode = 'idle'
@@ -329,7 +335,8 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
         this.send({ t: 'reset', ...(ref !== undefined ? { ref } : {}), reason: page.reset, epoch: page.epoch })
         return false
       }
-      epoch = undefined
+      // The next page is read while this one goes out: store and socket work side by side.
+      if (page.more) next = read(page.cursor)
       if (page.items.length > 0 || page.cursor > this.cursor) {
         const frames = encodeChanges(this.cursor, page.cursor, page.items, this.encoding!, this.deps.limits.maxFrameBytes)
         if (!(await this.sendBacklog(frames, gen))) return false
