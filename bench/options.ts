@@ -23,15 +23,25 @@ export interface Options {
   quick: boolean
   /** Hard stop for the whole run. */
   timeoutSec: number
+  /** Cold start (`cold`): messages and conversations in the account a new device pulls. */
+  coldMessages: number
+  coldConversations: number
 }
+
+/** Not a rate ladder: a new device pulling a long history, then export and import (bench/cold-start.ts). */
+export const COLD = 'cold'
 
 const FULL_RATES = [1000, 2500, 5000, 7500, 10000, 12500, 15000, 17500, 20000, 25000, 30000]
 const QUICK_RATES = [1000, 5000, 10000, 20000]
 
 export const USAGE = `npm run bench -- [options]     (or: node --import tsx bench/run.ts [options])
   --quick               short steps, fewer rates (about 2 minutes)
-  --only a,b            scenarios: ${Object.keys(SCENARIOS).join(', ')} (default relay,hub,hub-ws; quick relay,hub);
-                        cluster,socketio is the cluster comparison (2 hub nodes + Redis against Socket.IO)
+  --only a,b            scenarios: ${Object.keys(SCENARIOS).join(', ')}, ${COLD}
+                        (default relay,hub,hub-ws,cluster,socketio,${COLD}; quick relay,hub);
+                        cluster,socketio is the cluster comparison (2 hub nodes + Redis against Socket.IO);
+                        ${COLD} is a new device pulling a long history, then export and import
+  --messages N          ${COLD}: messages in the account (default 100000; quick 20000)
+  --conversations N     ${COLD}: conversations they are spread over (default 200)
   --users N             users, 3 sockets each (default 200)
   --rates a,b,c         total push rates to step through, pushes/s
   --seconds S           measured seconds per step (default 5; quick 2)
@@ -62,14 +72,17 @@ export function parseOptions(argv: string[]): Options | 'help' {
       'keep-going': { type: 'boolean', default: false },
       name: { type: 'string' },
       timeout: { type: 'string' },
+      messages: { type: 'string' },
+      conversations: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
   if (values.help) return 'help'
   const quick = values.quick!
   const env = process.env
-  const only = list(values.only ?? env.BENCH_ONLY ?? (quick ? 'relay,hub' : 'relay,hub,hub-ws'))
-  for (const name of only) if (!SCENARIOS[name]) throw new Error(`unknown scenario ${name}; known: ${Object.keys(SCENARIOS).join(', ')}`)
+  const only = list(values.only ?? env.BENCH_ONLY ?? (quick ? 'relay,hub' : `relay,hub,hub-ws,cluster,socketio,${COLD}`))
+  const known = [...Object.keys(SCENARIOS), COLD]
+  for (const name of only) if (!known.includes(name)) throw new Error(`unknown scenario ${name}; known: ${known.join(', ')}`)
   const ratesRaw = values.rates ?? env.BENCH_RATES
   const rates = ratesRaw ? list(ratesRaw).map(Number) : quick ? QUICK_RATES : FULL_RATES
   if (rates.some((r) => !Number.isFinite(r) || r <= 0 || r > 200_000)) throw new Error(`bad --rates ${rates.join(',')}`)
@@ -90,6 +103,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
     name: values.name ?? 'latest',
     quick,
     timeoutSec: num(values.timeout, quick ? 240 : 900, 10, 7200, 'timeout'),
+    coldMessages: int(values.messages, quick ? 20_000 : 100_000, 100, 10_000_000, 'messages'),
+    coldConversations: int(values.conversations, 200, 1, 100_000, 'conversations'),
   }
 }
 

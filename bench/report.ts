@@ -3,6 +3,8 @@ import { join } from 'node:path'
 import { clusterPlot, clusterTargets, compareCluster, comparisonMarkdown, type ClusterComparison, type TargetRow } from './cluster-compare.ts'
 import type { ScenarioResult, StepRow } from './ladder.ts'
 import type { Options } from './options.ts'
+import type { ColdStartResult } from './cold-start.ts'
+import { coldMarkdown, coldTargets } from './cold-report.ts'
 
 export interface RunMeta {
   startedAt: string
@@ -31,10 +33,12 @@ export interface Summary {
 export interface Report {
   meta: RunMeta
   scenarios: ScenarioResult[]
+  /** The cold start, when it ran. */
+  cold?: ColdStartResult
   summary: Summary
 }
 
-export function summarize(scenarios: ScenarioResult[], opts: Options): Summary {
+export function summarize(scenarios: ScenarioResult[], opts: Options, cold?: ColdStartResult): Summary {
   const maxOkRate = Object.fromEntries(scenarios.map((s) => [s.name, s.error && !s.steps.length ? null : s.maxOkRate]))
   const relay = scenarios.find((s) => s.name === 'relay')
   const ratios: Summary['ratios'] = {}
@@ -64,6 +68,7 @@ export function summarize(scenarios: ScenarioResult[], opts: Options): Summary {
   }
   const cluster = compareCluster(scenarios, opts.targetRate, `${opts.name}-cluster.svg`)
   if (cluster) targets.push(...clusterTargets(cluster, scenarios.find((s) => s.name === 'cluster')))
+  if (cold) targets.push(...coldTargets(cold))
   return { maxOkRate, ratios, targets, ...(cluster && { cluster }) }
 }
 
@@ -92,21 +97,24 @@ export function markdown(report: Report): string {
   const out: string[] = []
   out.push(`# synchub benchmark: ${meta.startedAt}`, '')
   out.push(`\`${meta.command}\` · git ${meta.git} · node ${meta.node} · ${meta.cpus} · ${meta.memGiB} GiB · load ${meta.loadAvgAtStart.toFixed(2)} at start · ${meta.durationSec.toFixed(0)} s`, '')
-  out.push(
-    `${o.users} users × 3 sockets; device 0 of each user pushes one message (${scenarios.find((s) => s.dataBytes)?.dataBytes ?? '?'} B data, ${scenarios.find((s) => s.pushFrameBytes)?.pushFrameBytes ?? '?'} B frame) at total rate R, spread evenly; ` +
-      `each step ${o.warmupSec} s warm-up + ${o.measureSec} s measured, ${o.drainSec} s drain. Latency: scheduled send → \`changes\` at devices 1 and 2 (ms). ` +
-      `A step breaks at p99 > ${limits(scenarios)} or any loss. The generator, the server, Postgres and Redis share the machine's cores.`,
-    '',
-  )
-  out.push('| scenario | R/s | acked/s | p50 | p99 | p999 | max | ack p99 | lost: unacked / dev1 / dev2 | server RSS MiB | server CPU | postgres CPU | redis CPU | gen CPU | other CPU | send lag p99 | verdict |')
-  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
-  for (const s of scenarios) {
-    if (s.error && !s.steps.length) out.push(`| ${s.name} | | | | | | | | | | | | | | | | ${cell(s.error)} |`)
-    for (const r of s.steps) {
-      const l = r.latency
-      out.push(
-        `| ${s.name} | ${r.rate} | ${r.ackedPerSec.toFixed(0)} | ${f2(l.p50)} | ${f2(l.p99)} | ${f2(l.p999)} | ${f1(l.max)} | ${f2(r.ackLatency.p99)} | ${lossCell(r)} | ${r.server.rssMaxMiB.toFixed(0)} | ${pct(r.server.cpuCores)} | ${pct(r.server.postgresCpuCores)} | ${pct(r.server.redisCpuCores ?? NaN)} | ${pct(r.generator.cpu)} | ${pct(r.otherCpuCores)} | ${f1(r.sendLag.p99)} | ${r.ok ? 'ok' : cell(r.reasons.join('; '))}${r.generatorBound ? ' (generator-bound)' : ''} |`,
-      )
+  // The rate ladders, when any ran (a cold-start-only run has none).
+  if (scenarios.length > 0) {
+    out.push(
+      `${o.users} users × 3 sockets; device 0 of each user pushes one message (${scenarios.find((s) => s.dataBytes)?.dataBytes ?? '?'} B data, ${scenarios.find((s) => s.pushFrameBytes)?.pushFrameBytes ?? '?'} B frame) at total rate R, spread evenly; ` +
+        `each step ${o.warmupSec} s warm-up + ${o.measureSec} s measured, ${o.drainSec} s drain. Latency: scheduled send → \`changes\` at devices 1 and 2 (ms). ` +
+        `A step breaks at p99 > ${limits(scenarios)} or any loss. The generator, the server, Postgres and Redis share the machine's cores.`,
+      '',
+    )
+    out.push('| scenario | R/s | acked/s | p50 | p99 | p999 | max | ack p99 | lost: unacked / dev1 / dev2 | server RSS MiB | server CPU | postgres CPU | redis CPU | gen CPU | other CPU | send lag p99 | verdict |')
+    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+    for (const s of scenarios) {
+      if (s.error && !s.steps.length) out.push(`| ${s.name} | | | | | | | | | | | | | | | | ${cell(s.error)} |`)
+      for (const r of s.steps) {
+        const l = r.latency
+        out.push(
+          `| ${s.name} | ${r.rate} | ${r.ackedPerSec.toFixed(0)} | ${f2(l.p50)} | ${f2(l.p99)} | ${f2(l.p999)} | ${f1(l.max)} | ${f2(r.ackLatency.p99)} | ${lossCell(r)} | ${r.server.rssMaxMiB.toFixed(0)} | ${pct(r.server.cpuCores)} | ${pct(r.server.postgresCpuCores)} | ${pct(r.server.redisCpuCores ?? NaN)} | ${pct(r.generator.cpu)} | ${pct(r.otherCpuCores)} | ${f1(r.sendLag.p99)} | ${r.ok ? 'ok' : cell(r.reasons.join('; '))}${r.generatorBound ? ' (generator-bound)' : ''} |`,
+        )
+      }
     }
   }
   out.push('', '## Summary', '')
@@ -118,6 +126,7 @@ export function markdown(report: Report): string {
     out.push(`- ratio ${name}/relay: **${ratio === null ? 'n/a' : ratio.toFixed(2)}**`)
   }
   if (summary.cluster) out.push('', ...comparisonMarkdown(summary.cluster))
+  if (report.cold) out.push('', ...coldMarkdown(report.cold))
   if (summary.targets.length) {
     out.push('', '## Targets', '', '| scenario | target | measured | met |', '|---|---|---|---|')
     for (const t of summary.targets) out.push(`| ${t.scenario} | ${t.target} | ${cell(t.measured)} | ${t.met === null ? 'not measured' : t.met ? 'yes' : 'NO'} |`)

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { cleanupAndExit, startWatchdog } from './cleanup.ts'
 import { runLadder, type ScenarioResult } from './ladder.ts'
-import { parseOptions, USAGE } from './options.ts'
+import { COLD, parseOptions, USAGE } from './options.ts'
+import { runColdStart, type ColdStartResult } from './cold-start.ts'
 import { markdown, summarize, writeReport, type Report } from './report.ts'
 import { SCENARIOS } from './scenarios/index.ts'
 
@@ -25,7 +26,11 @@ async function main(): Promise<void> {
   if (load > 0.5) console.log(`bench: warning: load average ${load.toFixed(2)} before start; other processes will share the cores (see "other CPU")`)
 
   const scenarios: ScenarioResult[] = []
-  for (const name of opts.only) scenarios.push(await runLadder(SCENARIOS[name]!, opts, root))
+  let cold: ColdStartResult | undefined
+  for (const name of opts.only) {
+    if (name === COLD) cold = await runColdStart({ root, messages: opts.coldMessages, conversations: opts.coldConversations, log: console.log })
+    else scenarios.push(await runLadder(SCENARIOS[name]!, opts, root))
+  }
 
   const { outDir, name, ...shown } = opts
   const report: Report = {
@@ -41,7 +46,8 @@ async function main(): Promise<void> {
       options: shown,
     },
     scenarios,
-    summary: summarize(scenarios, opts),
+    ...(cold ? { cold } : {}),
+    summary: summarize(scenarios, opts, cold),
   }
   const files = writeReport(join(root, outDir), name, report)
   console.log('\n' + markdown(report))
