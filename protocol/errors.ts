@@ -15,6 +15,12 @@ export const ERROR_REGISTRY = {
   out_of_order: { close: 1008, http: 409 },
   unavailable: { close: 1013, http: 503 },
   internal: { close: 1011, http: 500 },
+  // Imports (POST /v1/import, synchub import): the file is refused whole and nothing changes.
+  backup_invalid: { close: 1008, http: 400 },
+  backup_version: { close: 1008, http: 422 },
+  backup_truncated: { close: 1008, http: 400 },
+  backup_unknown_collection: { close: 1008, http: 422 },
+  backup_record_invalid: { close: 1008, http: 422 },
 } as const satisfies Record<string, { close: number; http: number }>
 
 export type ErrorCode = keyof typeof ERROR_REGISTRY

@@ -31,6 +31,7 @@ import { authRoutes } from './http/auth-routes.ts'
 import { adminRoutes } from './http/admin-routes.ts'
 import { deviceRoutes } from './http/device-routes.ts'
 import { browseRoutes } from './http/browse-routes.ts'
+import { backupRoutes } from './http/backup-routes.ts'
 
 export interface Hub {
   url: string
@@ -137,6 +138,16 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
       syncRoutes({ verifier: auth, engine, store, feeds, bus, maxBodyBytes: limits.maxFrameBytes * REST_BODY_FACTOR }),
       deviceRoutes({ verifier: auth, devices: new DeviceStore(db), presence: cluster.presence, bus }),
       browseRoutes({ verifier: auth, browse: new BrowseStore(db) }),
+      backupRoutes({
+        verifier: auth,
+        db,
+        registry: engine.registry,
+        bus,
+        maxRecordBytes: limits.maxRecordBytes,
+        maxImportBytes: config.maxImportBytes,
+        trashRetentionMs: config.trashRetentionMs,
+        onRecords: (direction, n) => metrics.backupRecords.inc({ direction }, n),
+      }),
     ],
   })
   const sessionDeps: SessionDeps = {

@@ -9,6 +9,7 @@ import { authServiceFromConfig } from './auth/service.ts'
 import { KeyBox, KeyBoxError } from './crypto/key-box.ts'
 import { CollectionRegistry } from './sync/collections.ts'
 import { rotateKeys } from './ops/rotate-keys.ts'
+import { BACKUP_USAGE, runBackupCommand } from './ops/backup-cli.ts'
 
 const USAGE = `usage: synchub <command>
 
@@ -22,6 +23,7 @@ commands:
                         SYNCHUB_SECRET_PREVIOUS, then unset SYNCHUB_SECRET_PREVIOUS
   purge                 remove records whose time in the recycle bin is over (the hub
                         also does it every SYNCHUB_PURGE_INTERVAL_MS)
+${BACKUP_USAGE}
 
 Configuration comes from the environment; see .env.example.`
 
@@ -53,6 +55,9 @@ export async function main(argv: string[]): Promise<number> {
       return runRotateKeys(config)
     case 'purge':
       return runPurge(config)
+    case 'export':
+    case 'import':
+      return runBackupCommand(command, config, args)
     default:
       console.error(`unknown command ${command}\n\n${USAGE}`)
       return 2

@@ -18,7 +18,8 @@ export interface ChangeBatch {
 export type ControlMessage =
   | { type: 'device_revoked'; user: string; device: string }
   | { type: 'user_disabled'; user: string }
-  | { type: 'user_reset'; user: string; reason: 'epoch_changed' | 'cursor_purged' }
+  /** The user's history was replaced (an import's overwrite): every socket of the user gets `reset`. */
+  | { type: 'user_reset'; user: string; reason: 'epoch_changed' | 'cursor_purged'; epoch?: string }
   | { type: 'scope_changed'; user: string; scope: string[] }
 
 /**

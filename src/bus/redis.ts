@@ -100,9 +100,12 @@ export function createRedisBus(opts: RedisBusOptions): Bus {
     connectedOnce = true
   })
 
+  // Publishes not yet answered: close() lets them go out first (a command like `synchub import` publishes, then exits).
+  const inflight = new Set<Promise<unknown>>()
   const publishRaw = (channel: string, payload: Uint8Array) => {
-    const p = opts.sharded && channel !== controlChannel ? pub.spublish(channel, Buffer.from(payload)) : pub.publish(channel, Buffer.from(payload))
-    void p.catch(() => {})
+    const p = (opts.sharded && channel !== controlChannel ? pub.spublish(channel, Buffer.from(payload)) : pub.publish(channel, Buffer.from(payload))).catch(() => {})
+    inflight.add(p)
+    void p.finally(() => inflight.delete(p))
   }
 
   return {
@@ -152,6 +155,8 @@ export function createRedisBus(opts: RedisBusOptions): Bus {
     },
     async close() {
       listeners.clear()
+      // Bounded: with Redis unreachable a publish may never be answered.
+      await Promise.race([Promise.allSettled([...inflight]), new Promise((resolve) => setTimeout(resolve, 1000).unref())])
       await Promise.allSettled([pub.quit(), sub.quit()])
       pub.disconnect()
       sub.disconnect()

@@ -5,6 +5,10 @@ import type { SessionRegistry } from '../transport/session-registry.ts'
 export function applyControl(message: ControlMessage, sessions: SessionRegistry, forgetUser: (user: string) => void): void {
   // Another node disabled the user: stop trusting this node's cached status at once.
   if (message.type === 'user_disabled') forgetUser(message.user)
+  if (message.type === 'user_reset') {
+    for (const s of sessions.forUser(message.user)) s.reset?.(message.reason, message.epoch)
+    return
+  }
   if (message.type === 'scope_changed') {
     for (const s of sessions.forUser(message.user)) s.scopeChanged(message.scope)
     return

@@ -17,8 +17,7 @@ export function wantsMsgpack(c: Context): boolean {
  */
 export async function readBody<S extends z.ZodType>(c: Context, schema: S, opts: { maxBytes: number; form?: boolean }): Promise<z.infer<S>> {
   const type = c.req.header('content-type') ?? ''
-  const bytes = new Uint8Array(await c.req.arrayBuffer())
-  if (bytes.byteLength > opts.maxBytes) throw new HubError('too_large', `body over ${opts.maxBytes} bytes`)
+  const bytes = await readBytes(c.req.raw, opts.maxBytes)
   let value: unknown
   try {
     if (type.includes(MSGPACK)) value = decodeMsgpack(bytes)
@@ -29,6 +28,30 @@ export async function readBody<S extends z.ZodType>(c: Context, schema: S, opts:
     throw new HubError('bad_frame', type.includes(MSGPACK) ? 'body is not valid MessagePack' : 'body is not valid JSON')
   }
   return parseOrThrow(schema, value, 'body')
+}
+
+/**
+ * The whole body, refused with `too_large` as soon as it passes `maxBytes`: the transports
+ * stream bodies, so reading stops there instead of holding whatever a client sends.
+ */
+async function readBytes(req: Request, maxBytes: number): Promise<Uint8Array> {
+  const tooLarge = () => new HubError('too_large', `body over ${maxBytes} bytes`)
+  if (Number(req.headers.get('content-length') ?? 0) > maxBytes) throw tooLarge()
+  if (!req.body) return new Uint8Array(0)
+  const chunks: Uint8Array[] = []
+  let size = 0
+  const reader = req.body.getReader()
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > maxBytes) {
+      void reader.cancel().catch(() => {})
+      throw tooLarge()
+    }
+    chunks.push(value)
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
 }
 
 /** Answers with JSON, or msgpack when the client accepts it. */

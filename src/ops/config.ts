@@ -37,6 +37,7 @@ export const ConfigEnv = z.object({
   SYNCHUB_MAX_FRAME_BYTES: int(1024, 64 * 1024 * 1024).default(DEFAULT_LIMITS.maxFrameBytes),
   SYNCHUB_MAX_OPS_PER_PUSH: int(1, 100_000).default(DEFAULT_LIMITS.maxOpsPerPush),
   SYNCHUB_MAX_RECORD_BYTES: int(64, 64 * 1024 * 1024).default(DEFAULT_LIMITS.maxRecordBytes),
+  SYNCHUB_MAX_IMPORT_BYTES: int(1024).default(1024 * 1024 * 1024),
   SYNCHUB_TRASH_RETENTION_MS: int(1).default(7 * 24 * 3600 * 1000),
   SYNCHUB_PURGE_INTERVAL_MS: int(1000).default(3600_000),
   SYNCHUB_AUTH_TIMEOUT_MS: int(50, 600_000).default(10_000),
@@ -84,6 +85,8 @@ export interface Config {
   maxFrameBytes: number
   maxOpsPerPush: number
   maxRecordBytes: number
+  /** Largest backup one import may upload (it is staged on disk while it is checked). */
+  maxImportBytes: number
   trashRetentionMs: number
   /** How often the recycle bin is emptied of expired records. */
   purgeIntervalMs: number
@@ -168,6 +171,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxFrameBytes: e.SYNCHUB_MAX_FRAME_BYTES,
     maxOpsPerPush: e.SYNCHUB_MAX_OPS_PER_PUSH,
     maxRecordBytes: e.SYNCHUB_MAX_RECORD_BYTES,
+    maxImportBytes: e.SYNCHUB_MAX_IMPORT_BYTES,
     trashRetentionMs: e.SYNCHUB_TRASH_RETENTION_MS,
     purgeIntervalMs: e.SYNCHUB_PURGE_INTERVAL_MS,
     authTimeoutMs: e.SYNCHUB_AUTH_TIMEOUT_MS,

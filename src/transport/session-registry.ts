@@ -7,6 +7,8 @@ export interface RegisteredSession {
   bye(reason: 'draining' | 'token_expired' | 'revoked' | 'slow_consumer', retryMs?: number): void
   /** The user's sync scope changed (on any node): re-filter, and backfill what it now covers. */
   scopeChanged(scope: string[]): void
+  /** The user's history was replaced: the socket is told `reset` and its subscription ends. */
+  reset?(reason: 'epoch_changed' | 'cursor_purged', epoch?: string): void
 }
 
 export class SessionRegistry {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { decodeFrame, encodeFrame, type Encoding } from '../../protocol/codec.ts'
 import { CLOSE, HubError, type ErrorCode } from '../../protocol/errors.ts'
-import type { AuthFrame, ByeReason, ClientFrame, PushFrame, SubFrame } from '../../protocol/frames.ts'
+import type { AuthFrame, ByeReason, ClientFrame, PushFrame, ResetReason, SubFrame } from '../../protocol/frames.ts'
 import type { Limits } from '../../protocol/limits.ts'
 import { parseClientFrame, refOf } from '../../protocol/validate.ts'
 import type { AccessVerifier, Principal } from '../auth/principal.ts'
@@ -294,6 +294,22 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
       this.conn.close(CLOSE.tryAgain, 'unavailable')
       this.closed()
     })
+  }
+
+  /**
+   * The user's history was replaced on some node (an import's overwrite): whatever this socket
+   * holds belongs to the old history. Any subscription ends (a late page of it is dropped by
+   * the generation check) and the client is told to start again from 0 under the new epoch.
+   */
+  reset(reason: ResetReason, epoch?: string): void {
+    if (this.isClosed || !this.principal) return
+    this.subGen++
+    this.detach?.()
+    this.detach = undefined
+    this.mode = 'idle'
+    this.pendingLive = []
+    this.backfillAfterCatchUp = []
+    this.send({ t: 'reset', reason, ...(epoch !== undefined ? { epoch } : {}) })
   }
 
   private async backfill(gen: number, collections: string[]): Promise<void> {

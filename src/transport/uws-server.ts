@@ -114,7 +114,26 @@ export async function startUwsServer(uws: UwsModule, opts: TransportOptions): Pr
   }
 }
 
-/** Turns a uWS request into a web-standard Request, runs the router, writes the Response back. */
+/** Request body bytes queued ahead of the router before the upload is paused (backpressure). */
+const BODY_BUFFER_BYTES = 256 * 1024
+
+/** What the request and response halves of one exchange share. */
+interface Exchange {
+  aborted: boolean
+  /** The whole request body has arrived (or there is none). */
+  bodyDone: boolean
+  /** Wakes a response write waiting for the socket to drain. */
+  wake?: () => void
+  /** Ends the request body stream when the client goes away. */
+  fail?: (err: Error) => void
+}
+
+/**
+ * Turns a uWS request into a web-standard Request, runs the router, writes the Response back.
+ * Both bodies stream: the request body is a ReadableStream fed by `onData` that pauses the
+ * upload while the router is behind, and the response is written chunk by chunk, waiting on
+ * `onWritable` whenever uWS holds unsent bytes, so neither is ever held whole in memory.
+ */
 function serveHttp(res: Uws.HttpResponse, req: Uws.HttpRequest, opts: TransportOptions): void {
   // HttpRequest lives only until the first await: read everything now.
   const method = req.getCaseSensitiveMethod().toUpperCase()
@@ -124,47 +143,134 @@ function serveHttp(res: Uws.HttpResponse, req: Uws.HttpRequest, opts: TransportO
   req.forEach((k, v) => headers.append(k, v))
   const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString()
   const abort = new AbortController()
-  let aborted = false
+  const x: Exchange = { aborted: false, bodyDone: method === 'GET' || method === 'HEAD' }
   res.onAborted(() => {
-    aborted = true
+    x.aborted = true
     abort.abort()
+    x.fail?.(new Error('request aborted'))
+    x.wake?.()
   })
+  // onData must be registered before this handler returns.
+  const body = x.bodyDone ? undefined : requestBody(res, x)
 
-  const respond = async (body: Uint8Array | undefined) => {
+  void (async () => {
     let response: Response
     try {
-      const request = new Request(url, { method, headers, body: body as BodyInit | undefined, signal: abort.signal })
-      response = await opts.fetch(request, { remoteAddress })
+      const init = { method, headers, body, signal: abort.signal, duplex: 'half' }
+      response = await opts.fetch(new Request(url, init as RequestInit), { remoteAddress })
     } catch {
       response = new Response('{"error":{"code":"internal","message":"internal error"}}', { status: 500, headers: { 'content-type': 'application/json' } })
     }
-    const payload = new Uint8Array(await response.arrayBuffer())
-    if (aborted) return
-    res.cork(() => {
-      res.writeStatus(`${response.status} ${response.statusText || 'OK'}`)
-      response.headers.forEach((value, key) => {
-        if (key !== 'content-length') res.writeHeader(key, value)
-      })
-      res.end(payload)
-    })
-  }
+    await writeResponse(res, response, x)
+  })()
+}
 
-  if (method === 'GET' || method === 'HEAD') return void respond(undefined)
-  const chunks: Buffer[] = []
-  let size = 0
+function requestBody(res: Uws.HttpResponse, x: Exchange): ReadableStream<Uint8Array> {
+  let paused = false
+  let discard = false
+  let controller!: ReadableStreamDefaultController<Uint8Array>
+  const resume = () => {
+    if (!paused || x.aborted) return
+    paused = false
+    res.resume()
+  }
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start: (c) => void (controller = c),
+      pull: resume,
+      // The router stopped reading (it answered early): let the rest through and drop it.
+      cancel: () => {
+        discard = true
+        resume()
+      },
+    },
+    { highWaterMark: BODY_BUFFER_BYTES, size: (chunk) => chunk.byteLength },
+  )
+  x.fail = (err) => {
+    if (x.bodyDone || discard) return
+    discard = true
+    controller.error(err)
+  }
   res.onData((chunk, isLast) => {
     // The chunk is neutered after this callback: copy it.
-    const copy = Buffer.from(chunk.slice(0))
-    size += copy.byteLength
-    // Far past any route's limit: stop reading; the route answers too_large for merely big bodies.
-    if (size > opts.maxPayloadBytes * 2) {
-      if (!aborted) {
-        aborted = true
-        res.cork(() => res.writeStatus('413 Payload Too Large').writeHeader('content-type', 'application/json').end('{"error":{"code":"too_large","message":"request body too large"}}', true))
-      }
+    if (!discard) controller.enqueue(new Uint8Array(chunk.slice(0)))
+    if (isLast) {
+      x.bodyDone = true
+      if (!discard) controller.close()
+    } else if (!discard && !paused && (controller.desiredSize ?? 1) <= 0) {
+      paused = true
+      res.pause()
+    }
+  })
+  return stream
+}
+
+/**
+ * A body that is complete at once (most answers) goes out in one `end` with its length; a
+ * streaming one (an export) as chunked writes. Answered before the request body was read to
+ * its end (an early error), the connection is closed after the answer rather than reused.
+ */
+async function writeResponse(res: Uws.HttpResponse, response: Response, x: Exchange): Promise<void> {
+  const head = () => {
+    res.writeStatus(`${response.status} ${response.statusText || 'OK'}`)
+    response.headers.forEach((value, key) => {
+      if (key !== 'content-length') res.writeHeader(key, value)
+    })
+    return res
+  }
+  const reader = response.body?.getReader()
+  try {
+    if (!reader) {
+      if (!x.aborted) res.cork(() => head().end(undefined, !x.bodyDone))
       return
     }
-    chunks.push(copy)
-    if (isLast) void respond(Buffer.concat(chunks))
+    const first = await reader.read()
+    if (x.aborted) return void reader.cancel().catch(() => {})
+    if (first.done) return void res.cork(() => head().end(undefined, !x.bodyDone))
+    // Whatever is ready without waiting belongs to a body produced whole.
+    const pending = reader.read()
+    pending.catch(() => {}) // awaited below, unless the client left first
+    const second = await Promise.race([pending, new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined)))])
+    if (x.aborted) return void reader.cancel().catch(() => {})
+    if (second?.done) return void res.cork(() => head().end(first.value, !x.bodyDone))
+    let drained: Promise<void> | undefined
+    res.cork(() => {
+      head()
+      if (!res.write(first.value)) drained = writable(res, x)
+    })
+    let next = second ?? (await pending)
+    for (;;) {
+      if (drained) await drained
+      drained = undefined
+      if (x.aborted) return void reader.cancel().catch(() => {})
+      if (next.done) break
+      const chunk = next.value
+      res.cork(() => {
+        if (!res.write(chunk)) drained = writable(res, x)
+      })
+      next = await reader.read()
+    }
+    if (!x.aborted) res.cork(() => res.end(undefined, !x.bodyDone))
+  } catch {
+    // The body failed midway (e.g. the database went away during an export): cut the
+    // connection so the client sees an incomplete answer, never a short one that looks whole.
+    if (!x.aborted) res.close()
+  }
+}
+
+/**
+ * Resolves once uWS has sent what it held back (or the client is gone). Registered right after
+ * the write that hit backpressure, and resumed on a later turn: writing again from inside
+ * uWS's own writable callback leaves it waiting for a writable event that never comes.
+ */
+function writable(res: Uws.HttpResponse, x: Exchange): Promise<void> {
+  if (x.aborted) return Promise.resolve()
+  return new Promise((resolve) => {
+    x.wake = resolve
+    res.onWritable(() => {
+      x.wake = undefined
+      setImmediate(resolve)
+      return true
+    })
   })
 }

@@ -14,8 +14,11 @@ const sendableClose = (c: number) => (c >= 1000 && c <= 1014 && ![1004, 1005, 10
 t.test('every code has a close code and an HTTP status, and HubError exposes them', async (t) => {
   t.strictSame(
     [...ERROR_CODES].sort(),
-    ['bad_frame', 'forbidden', 'immutable', 'internal', 'invalid', 'not_found', 'out_of_order', 'out_of_scope', 'rate_limited', 'too_large', 'unauthorized', 'unavailable'],
-    'the twelve codes of the v1 contract, no more, no fewer',
+    [
+      'backup_invalid', 'backup_record_invalid', 'backup_truncated', 'backup_unknown_collection', 'backup_version',
+      'bad_frame', 'forbidden', 'immutable', 'internal', 'invalid', 'not_found', 'out_of_order', 'out_of_scope', 'rate_limited', 'too_large', 'unauthorized', 'unavailable',
+    ],
+    'the twelve codes of the v1 contract and the five of imports, no more, no fewer',
   )
   for (const code of ERROR_CODES) {
     const { close, http } = ERROR_REGISTRY[code]

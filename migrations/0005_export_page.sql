@@ -1,0 +1,32 @@
+-- One page of an export: the user's records of some collections in primary-key order after a
+-- key. Pinned like synchub_pull_page (0004): with bitmap scans and sorts off the plan walks the
+-- primary key from the cursor and stops at the page's end, where a stale row estimate would
+-- otherwise read and sort the user's every record for each page. The byte cap is summed over
+-- the page only.
+CREATE OR REPLACE FUNCTION synchub_export_page(p_user text, p_collections text[], p_after_collection text, p_after_id text, p_limit int8, p_max_bytes int8)
+RETURNS TABLE (
+  user_id text, collection text, id text, seq int8, data bytea, parent_id text, created_at int8, updated_at int8,
+  deleted_at int8, purge_at int8, replaced_by text, conflict_of text, device_id text, created_seq int8, trashed_with text
+)
+LANGUAGE sql STABLE
+SET enable_bitmapscan = off
+SET enable_sort = off
+AS $$
+  SELECT sized.user_id, sized.collection, sized.id, sized.seq, sized.data, sized.parent_id, sized.created_at, sized.updated_at,
+         sized.deleted_at, sized.purge_at, sized.replaced_by, sized.conflict_of, sized.device_id, sized.created_seq, sized.trashed_with
+    FROM (
+      SELECT page.*, sum(octet_length(page.data)) OVER (ORDER BY page.collection, page.id)::int8 AS running,
+             octet_length(page.data)::int8 AS size
+        FROM (
+          SELECT r.user_id, r.collection, r.id, r.seq, r.data, r.parent_id, r.created_at, r.updated_at, r.deleted_at,
+                 r.purge_at, r.replaced_by, r.conflict_of, r.device_id, r.created_seq, r.trashed_with
+            FROM records r
+           WHERE r.user_id = p_user AND r.collection = ANY (p_collections)
+             AND (p_after_collection IS NULL OR (r.collection, r.id) > (p_after_collection, p_after_id))
+           ORDER BY r.collection, r.id
+           LIMIT p_limit
+        ) page
+    ) sized
+   WHERE sized.running - sized.size < p_max_bytes
+   ORDER BY sized.collection, sized.id
+$$;

@@ -1,0 +1,96 @@
+import { Hono } from 'hono'
+import { BACKUP_MEDIA_TYPE, ExportQuery, ImportQuery } from '../../protocol/backup.ts'
+import { Id } from '../../protocol/records.ts'
+import { HubError } from '../../protocol/errors.ts'
+import { parseOrThrow } from '../../protocol/validate.ts'
+import type { AccessVerifier } from '../auth/principal.ts'
+import type { Bus } from '../bus/port.ts'
+import type { SqlClient } from '../store/sql-client.ts'
+import { prepareExport, textStream } from '../sync/backup-export.ts'
+import { announceImport, importBackup } from '../sync/backup-import.ts'
+import type { CollectionRegistry } from '../sync/collections.ts'
+import { requireAuth, type HubEnv } from './env.ts'
+import { reply } from './negotiate.ts'
+
+export interface BackupRoutesDeps {
+  verifier: AccessVerifier
+  db: SqlClient
+  registry: CollectionRegistry
+  bus: Bus
+  maxRecordBytes: number
+  maxImportBytes: number
+  trashRetentionMs: number
+  /** Records exported or imported (metrics; a test watches an export's pace with it). */
+  onRecords?: (direction: 'export' | 'import', n: number) => void
+}
+
+/** The user's own backup: streamed out page by page, streamed in line by line. */
+export function backupRoutes(deps: BackupRoutesDeps): Hono<HubEnv> {
+  const app = new Hono<HubEnv>()
+  app.use('/v1/export', requireAuth(deps.verifier))
+  app.use('/v1/import', requireAuth(deps.verifier))
+
+  app.get('/v1/export', async (c) => {
+    const q = parseOrThrow(ExportQuery, c.req.query(), 'query')
+    const principal = c.get('principal')
+    let reported = 0
+    const prepared = await prepareExport({
+      db: deps.db,
+      registry: deps.registry,
+      user: { id: principal.userId, username: principal.username },
+      scopes: q.scopes,
+      onProgress: ({ records }) => {
+        deps.onRecords?.('export', records - reported)
+        reported = records
+      },
+    })
+    const day = new Date(prepared.header.exported_at).toISOString().slice(0, 10)
+    return new Response(textStream(prepared.lines), {
+      headers: {
+        'content-type': `${BACKUP_MEDIA_TYPE}; charset=utf-8`,
+        'content-disposition': `attachment; filename="synchub-${safeName(principal.username)}-${day}.ndjson"`,
+        // It holds the user's provider keys in plaintext.
+        'cache-control': 'no-store',
+      },
+    })
+  })
+
+  app.post('/v1/import', async (c) => {
+    const q = parseOrThrow(ImportQuery, c.req.query(), 'query')
+    const deviceHeader = c.req.header('device-id')
+    const deviceId = deviceHeader === undefined ? undefined : Id.safeParse(deviceHeader).data
+    if (deviceHeader !== undefined && deviceId === undefined) throw new HubError('invalid', 'Device-Id: expected 1 to 200 characters')
+    const body = c.req.raw.body
+    if (!body) throw new HubError('backup_invalid', 'the body is empty: expected a synchub backup (NDJSON, header line first)')
+    const userId = c.get('principal').userId
+    let reported = 0
+    const imported = importBackup(body, {
+      db: deps.db,
+      registry: deps.registry,
+      userId,
+      mode: q.mode,
+      scopes: q.scopes,
+      deviceId,
+      maxRecordBytes: deps.maxRecordBytes,
+      maxBytes: deps.maxImportBytes,
+      trashRetentionMs: deps.trashRetentionMs,
+      onProgress: ({ phase, records }) => {
+        if (phase !== 'apply') return
+        deps.onRecords?.('import', records - reported)
+        reported = records
+      },
+    })
+    const outcome = await imported.catch((err: unknown) => {
+      // A client that went away mid-upload is not a hub failure worth an error log.
+      if (c.req.raw.signal.aborted && !(err instanceof HubError)) throw new HubError('backup_truncated', 'the upload was cut off before its end')
+      throw err
+    })
+    announceImport(deps.bus, userId, outcome)
+    const { from: _from, replaced: _replaced, ...result } = outcome
+    return reply(c, result)
+  })
+
+  return app
+}
+
+const safeName = (name: string) => name.replace(/[^A-Za-z0-9_.-]/g, '_')

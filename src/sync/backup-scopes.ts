@@ -1,0 +1,15 @@
+import { HubError } from '../../protocol/errors.ts'
+import type { CollectionRegistry } from './collections.ts'
+
+/**
+ * The scope keys a backup covers and their collections: every key by default (a backup is of
+ * the cloud's data, whatever the user's sync scope), else the ones asked for, all known.
+ */
+export function backupScopes(registry: CollectionRegistry, requested?: string[]): { scopes: string[]; collections: string[] } {
+  const known = registry.scopeKeys()
+  if (!requested) return { scopes: known, collections: registry.collectionsIn(known) }
+  const unknown = requested.filter((k) => !known.includes(k))
+  if (unknown.length > 0) throw new HubError('invalid', `scopes: unknown keys ${unknown.join(', ')} (known: ${known.join(', ')})`)
+  const scopes = known.filter((k) => requested.includes(k))
+  return { scopes, collections: registry.collectionsIn(scopes) }
+}
