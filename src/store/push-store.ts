@@ -39,7 +39,8 @@ type ReadRow = RecordRow & { kind: 'u' | 'd' | 'r'; min_valid_seq: number; epoch
  * The push path's statements. A group commit is one read and one write, each a single
  * statement outside any explicit transaction: no BEGIN/COMMIT round trips and no row locks held
  * while the hub plans. The write is atomic by itself and checks, under its row locks, that what
- * the plan read is still current (optimistic concurrency, see migration 0003).
+ * the plan read is still current (optimistic concurrency, see migration 0003). After a conflict
+ * the same statements run inside a transaction that locks the users first.
  */
 export class PushStore {
   constructor(private readonly q: SqlQueryable) {}
@@ -73,6 +74,11 @@ export class PushStore {
       else read.records.set(recordKey(r.user_id, r.collection, r.id), toRecord(r))
     }
     return read
+  }
+
+  /** Locks the users' counter rows, in user order (the fallback after a conflict, in a transaction). */
+  async lockUsers(userIds: string[]): Promise<void> {
+    await this.q.query('SELECT 1 FROM user_state WHERE user_id = ANY($1::text[]) ORDER BY user_id FOR UPDATE', [userIds])
   }
 
   /** Creates devices the batch does not know yet (a REST writer's first push). */

@@ -6,7 +6,7 @@ import type { ResetReason } from '../../protocol/frames.ts'
 import type { Bus, ChangeBatch } from '../bus/port.ts'
 import { deviceKey, midKey, recordKey, type OpResultRow } from '../store/rows.ts'
 import type { SyncStore } from '../store/sync-store.ts'
-import { WriteConflict } from '../store/push-store.ts'
+import { PushStore, WriteConflict } from '../store/push-store.ts'
 import { CollectionRegistry } from './collections.ts'
 import { GroupCommitter } from './group-commit.ts'
 import { UserPlan } from './push-planner.ts'
@@ -133,15 +133,26 @@ export class SyncEngine {
   }
 
   /**
-   * Plans and writes a batch: from what this node already knows when every op creates a record,
-   * else from a read; planned again from a fresh read whenever the write finds its inputs moved.
+   * Plans and writes a batch: first optimistically, from what this node already knows when every
+   * op creates a record, else from a read, with no lock held; if the write finds its inputs moved
+   * (another node writing for the same user), again inside a transaction holding the users'
+   * counter rows, where nothing it read can move, so contention ends in a wait, not a livelock.
    */
   private async commit(jobs: PushJob[]): Promise<JobAnswer[]> {
     for (let attempt = 1; ; attempt++) {
-      const now = this.now()
-      const inputs = (attempt === 1 && knownInputs(this.known, jobs)) || (await this.readAndRemember(jobs, now))
       try {
-        return await this.planBatch(jobs, inputs, now)
+        if (attempt === 1) {
+          const store = this.opts.store.push
+          const now = this.now()
+          const inputs = knownInputs(this.known, jobs) ?? (await this.readAndRemember(store, jobs, now))
+          return await this.planBatch(store, jobs, inputs, now)
+        }
+        return await this.opts.store.db.transaction(async (q) => {
+          const store = new PushStore(q)
+          await store.lockUsers([...new Set(jobs.map((j) => j.userId))])
+          const now = this.now()
+          return this.planBatch(store, jobs, await this.readAndRemember(store, jobs, now), now)
+        })
       } catch (err) {
         if (!(err instanceof WriteConflict)) throw err
         for (const job of jobs) this.known.forget(job.userId)
@@ -150,13 +161,13 @@ export class SyncEngine {
     }
   }
 
-  private async readAndRemember(jobs: PushJob[], now: number): Promise<BatchInputs> {
-    const inputs = await readInputs(this.opts.store.push, this.registry, jobs, now)
+  private async readAndRemember(store: PushStore, jobs: PushJob[], now: number): Promise<BatchInputs> {
+    const inputs = await readInputs(store, this.registry, jobs, now)
     for (const user of inputs.users.values()) this.known.remember(user, inputs.devices.values())
     return inputs
   }
 
-  private async planBatch(jobs: PushJob[], inputs: BatchInputs, now: number): Promise<JobAnswer[]> {
+  private async planBatch(store: PushStore, jobs: PushJob[], inputs: BatchInputs, now: number): Promise<JobAnswer[]> {
     const { users, devices, rows, firstAnswers } = inputs
     const readLastMid = new Map([...devices].map(([key, d]) => [key, d.lastMid]))
     const ctx = { registry: this.registry, maxRecordBytes: this.opts.maxRecordBytes, trashRetentionMs: this.opts.trashRetentionMs, now }
@@ -206,7 +217,7 @@ export class SyncEngine {
       touchedDevices.set(key, { userId: r.userId, deviceId: r.deviceId, lastMid: r.mid, readLastMid: readLastMid.get(key)! })
     }
     if (results.length > 0) {
-      await this.opts.store.push.write({
+      await store.write({
         records: [...plans.values()].flatMap((p) => [...p.dirty.values()]),
         results,
         devices: [...touchedDevices.values()],
