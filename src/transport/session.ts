@@ -313,22 +313,27 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
   }
 
   private async backfill(gen: number, collections: string[]): Promise<void> {
-    const upTo = this.cursor
     this.mode = 'catching_up'
-    let since = 0
-    for (;;) {
-      const page = await this.deps.store.pull(this.userId, since, this.deps.backlogPageSize, collections, this.backlogPageBytes)
-      if (gen !== this.subGen || this.isClosed) return
-      const rows = (page?.rows ?? []).filter((r) => r.seq <= upTo)
-      const more = page !== undefined && page.cut && rows.length === page.rows.length && rows.length > 0
-      const frame = encodeFrame({ t: 'backfill', collections, items: rows.map((r) => rowToChange(r)), ...(more ? { more: true } : {}) }, this.encoding!)
-      if (!(await this.sendBacklog([frame], gen))) return
-      if (!more) break
-      since = rows.at(-1)!.seq
+    // A widening that lands while this backfill is sent queues its collections: they follow
+    // here, before live changes resume.
+    for (let next = collections; next.length > 0; next = this.backfillAfterCatchUp.splice(0)) {
+      const upTo = this.cursor
+      let since = 0
+      for (;;) {
+        const page = await this.deps.store.pull(this.userId, since, this.deps.backlogPageSize, next, this.backlogPageBytes)
+        if (gen !== this.subGen || this.isClosed) return
+        const rows = (page?.rows ?? []).filter((r) => r.seq <= upTo)
+        const more = page !== undefined && page.cut && rows.length === page.rows.length && rows.length > 0
+        const frame = encodeFrame({ t: 'backfill', collections: next, items: rows.map((r) => rowToChange(r)), ...(more ? { more: true } : {}) }, this.encoding!)
+        if (!(await this.sendBacklog([frame], gen))) return
+        if (!more) break
+        since = rows.at(-1)!.seq
+      }
     }
     this.mode = 'live'
     for (const batch of this.pendingLive.splice(0)) this.onBatch(batch)
   }
+
 
   /** Reads the store from the cursor to the head, then replays what arrived live meanwhile. */
   private async catchUp(gen: number, epoch?: string, ref?: number): Promise<boolean> {
@@ -374,7 +379,12 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
       // A hole between what this socket has and this batch: read it from the store.
       this.pendingLive.push(batch)
       const gen = this.subGen
-      void this.catchUp(gen).catch(() => {
+      const fill = async () => {
+        // A widening that landed during the catch-up is backfilled once it is done.
+        const added = (await this.catchUp(gen)) ? this.backfillAfterCatchUp.splice(0) : []
+        if (added.length > 0) await this.backfill(gen, added)
+      }
+      void fill().catch(() => {
         // The store is unreachable: the client reconnects and resumes from its cursor.
         this.conn.close(CLOSE.tryAgain, 'unavailable')
         this.closed()
