@@ -69,7 +69,7 @@ export interface Config {
   databaseUrl: string | undefined
   databasePoolSize: number
   redisUrl: string | undefined
-  /** Group-commit transactions in flight at once (Postgres); unset: derived from the pool size. */
+  /** Group commits in flight at once (Postgres); unset: the hub's default (2). */
   commitLanes: number | undefined
   dataDir: string
   secret: string
