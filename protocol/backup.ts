@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { Epoch } from './frames.ts'
-import { CollectionName, Id, Millis, RecordData, Seq } from './records.ts'
+import { CollectionName, Id, Millis, RecordData, RecordSyncFields, Seq } from './records.ts'
 
 /**
  * The backup format (`GET /v1/export`, `POST /v1/import`, `synchub export|import`): NDJSON, one
@@ -36,15 +36,9 @@ export const BackupRecord = z
     rev: Seq,
     /** Creation order: only comparisons between records of one file mean anything. */
     order: Seq,
-    created_at: Millis,
-    updated_at: Millis,
-    deleted_at: Millis.optional(),
-    purge_at: Millis.optional(),
-    replaced_by: Id.optional(),
-    conflict_of: Id.optional(),
+    ...RecordSyncFields.shape,
     /** The parent (a conversation) whose deletion took this record to the bin with it. */
     trashed_with: Id.optional(),
-    device_id: Id.optional(),
     data: RecordData,
   })
   .refine((r) => r.purge_at === undefined || r.deleted_at !== undefined, { message: 'purge_at without deleted_at', path: ['purge_at'] })

@@ -27,12 +27,8 @@ export const Seq = z.int().nonnegative()
 export const Millis = z.int().nonnegative()
 
 /** One change in the user's stream: the record as it is after the change with sequence `seq`. */
-export const Change = z.object({
-  seq: Seq,
-  collection: CollectionName,
-  id: Id,
-  data: RecordData,
-  rev: Seq,
+/** A record's sync fields, as changes and backups carry them. */
+export const RecordSyncFields = z.object({
   created_at: Millis,
   updated_at: Millis,
   deleted_at: Millis.optional(),
@@ -40,5 +36,14 @@ export const Change = z.object({
   replaced_by: Id.optional(),
   conflict_of: Id.optional(),
   device_id: Id.optional(),
+})
+
+export const Change = z.object({
+  seq: Seq,
+  collection: CollectionName,
+  id: Id,
+  data: RecordData,
+  rev: Seq,
+  ...RecordSyncFields.shape,
 })
 export type Change = z.infer<typeof Change>
