@@ -1,8 +1,7 @@
 import { request, type IncomingMessage } from 'node:http'
 import t from 'tap'
-import type { TransportOptions, TransportServer } from '../../src/transport/connection.ts'
-import { loadUws, startUwsServer } from '../../src/transport/uws-server.ts'
-import { startWsServer } from '../../src/transport/ws-server.ts'
+import type { TransportOptions } from '../../src/transport/connection.ts'
+import { startTransport } from '../../src/transport/start.ts'
 import { waitUntil } from '../helpers/wait.ts'
 
 const CHUNK = 64 * 1024
@@ -58,13 +57,7 @@ async function start(kind: 'uws' | 'ws') {
     },
     sockets: { open: () => ({ message() {}, drain() {}, closed() {} }) },
   }
-  let server: TransportServer
-  if (kind === 'ws') server = await startWsServer(opts)
-  else {
-    const uws = await loadUws()
-    if (uws instanceof Error) throw uws
-    server = await startUwsServer(uws, opts)
-  }
+  const server = await startTransport(kind, opts, () => {})
   return { server, state, port: server.port }
 }
 

@@ -1,8 +1,7 @@
 import t from 'tap'
 import WebSocket from 'ws'
-import type { Connection, SocketSession, TransportServer } from '../../src/transport/connection.ts'
-import { loadUws, startUwsServer } from '../../src/transport/uws-server.ts'
-import { startWsServer } from '../../src/transport/ws-server.ts'
+import type { Connection, SocketSession } from '../../src/transport/connection.ts'
+import { startTransport } from '../../src/transport/start.ts'
 import { waitUntil } from '../helpers/wait.ts'
 
 /** What the echo handler saw, per socket. */
@@ -46,13 +45,7 @@ async function start(kind: 'uws' | 'ws', maxPayloadBytes = 64 * 1024) {
       },
     },
   }
-  let server: TransportServer
-  if (kind === 'ws') server = await startWsServer(opts)
-  else {
-    const uws = await loadUws()
-    if (uws instanceof Error) throw uws
-    server = await startUwsServer(uws, opts)
-  }
+  const server = await startTransport(kind, opts, () => {})
   return { server, seen, base: `http://127.0.0.1:${server.port}`, ws: `ws://127.0.0.1:${server.port}/v1/ws` }
 }
 
