@@ -63,6 +63,8 @@ export function backupRoutes(deps: BackupRoutesDeps): Hono<HubEnv> {
     const body = c.req.raw.body
     if (!body) throw new HubError('backup_invalid', 'the body is empty: expected a synchub backup (NDJSON, header line first)')
     const userId = c.get('principal').userId
+    // Asked for NDJSON, the answer streams progress lines while the import runs, then its result.
+    const progress = (c.req.header('accept') ?? '').includes(BACKUP_MEDIA_TYPE) ? progressLines() : undefined
     let reported = 0
     const imported = importBackup(body, {
       db: deps.db,
@@ -74,23 +76,62 @@ export function backupRoutes(deps: BackupRoutesDeps): Hono<HubEnv> {
       maxRecordBytes: deps.maxRecordBytes,
       maxBytes: deps.maxImportBytes,
       trashRetentionMs: deps.trashRetentionMs,
-      onProgress: ({ phase, records }) => {
-        if (phase !== 'apply') return
-        deps.onRecords?.('import', records - reported)
-        reported = records
+      onProgress: (p) => {
+        progress?.report(p)
+        if (p.phase !== 'apply') return
+        deps.onRecords?.('import', p.records - reported)
+        reported = p.records
       },
     })
-    const outcome = await imported.catch((err: unknown) => {
-      // A client that went away mid-upload is not a hub failure worth an error log.
-      if (c.req.raw.signal.aborted && !(err instanceof HubError)) throw new HubError('backup_truncated', 'the upload was cut off before its end')
-      throw err
-    })
-    announceImport(deps.bus, userId, outcome)
-    const { from: _from, replaced: _replaced, ...result } = outcome
-    return reply(c, result)
+    const finished = imported.then(
+      (outcome) => {
+        announceImport(deps.bus, userId, outcome)
+        const { from: _from, replaced: _replaced, ...result } = outcome
+        return result
+      },
+      (err: unknown) => {
+        // A client that went away mid-upload is not a hub failure worth an error log.
+        if (c.req.raw.signal.aborted && !(err instanceof HubError)) throw new HubError('backup_truncated', 'the upload was cut off before its end')
+        throw err
+      },
+    )
+    if (progress) return progress.response(finished)
+    return reply(c, await finished)
   })
 
   return app
+}
+
+/**
+ * An import's answer as NDJSON: `{"progress":{"phase","records","total"?}}` lines at most every
+ * 250 ms while the file is checked (phase read) and applied (phase apply), then one last line,
+ * `{"result":{imported,copies,skipped}}` or `{"error":{code,message}}`. The status is 200 once
+ * the stream starts, so the last line is the verdict.
+ */
+function progressLines() {
+  const encoder = new TextEncoder()
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
+  const writer = writable.getWriter()
+  const write = (line: unknown) => void writer.write(encoder.encode(JSON.stringify(line) + '\n')).catch(() => {})
+  let last = 0
+  return {
+    report(p: { phase: 'read' | 'apply'; records: number; total?: number }) {
+      const now = Date.now()
+      if (now - last < 250) return
+      last = now
+      write({ progress: p })
+    },
+    response(finished: Promise<unknown>): Response {
+      finished.then(
+        (result) => write({ result }),
+        (err: unknown) => {
+          const e = err instanceof HubError ? err : new HubError('internal', 'internal error')
+          write({ error: { code: e.code, message: e.message } })
+        },
+      ).finally(() => void writer.close().catch(() => {}))
+      return new Response(readable, { headers: { 'content-type': `${BACKUP_MEDIA_TYPE}; charset=utf-8`, 'cache-control': 'no-store' } })
+    },
+  }
 }
 
 const safeName = (name: string) => name.replace(/[^A-Za-z0-9_.-]/g, '_')

@@ -298,3 +298,35 @@ t.test('imports and exports stream: a large file, a stalled reader, an early ref
     req.destroy()
   })
 })
+
+t.test('an import that asks for NDJSON streams its progress, then its result or its error', async (t) => {
+  eachHub(t, async (t, h) => {
+    const alice = await h.newUser()
+    await seed(t, alice, canary())
+    const file = await exportOf(h, alice)
+    const progressOf = async (u: TestUser, body: string) => {
+      const res = await fetch(`${h.url}/v1/import?mode=merge`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${u.token}`, 'content-type': 'application/x-ndjson', accept: 'application/x-ndjson' },
+        body,
+      })
+      t.equal(res.status, 200, 'the stream starts at once')
+      t.match(res.headers.get('content-type'), /application\/x-ndjson/)
+      return (await res.text()).trimEnd().split('\n').map((l) => JSON.parse(l))
+    }
+
+    const bob = await h.newUser()
+    const lines = await progressOf(bob, ndjson(file))
+    const last = lines.pop()
+    t.match(last, { result: { imported: 11, copies: 0, skipped: 0, cursor: Number } }, 'the last line is the result, as the JSON answer has it')
+    t.ok(lines.length >= 1, 'progress came before it')
+    t.ok(lines.every((l) => ['read', 'apply'].includes(l.progress?.phase) && Number.isInteger(l.progress.records)), 'every other line is progress')
+    t.same(comparable(await exportOf(h, bob)), comparable(file), 'and the records arrived')
+
+    const erin = await h.newUser()
+    const broken = ndjson(file).replace(/\n[^\n]*\n/, '\n{"collection":\n')
+    const refused = await progressOf(erin, broken)
+    t.match(refused.at(-1), { error: { code: 'backup_invalid', message: /line 2 is not valid JSON/ } }, 'a bad file ends the stream with its error')
+    t.same(comparable(await exportOf(h, erin)), {}, 'and nothing was imported')
+  })
+})
