@@ -25,6 +25,19 @@ function statementName(text: string): string {
   return name
 }
 
+/**
+ * The URL with our session settings added to whatever `options` it already carries (a
+ * search_path, say), so every connection starts with them, before its first query. Named
+ * statements would otherwise settle on a generic plan built while the tables were young (a
+ * sequential scan of records on every commit): each execution is planned for its values.
+ */
+function withSessionSettings(url: string): string {
+  const parsed = new URL(url)
+  const options = [parsed.searchParams.get('options'), '-c plan_cache_mode=force_custom_plan'].filter(Boolean).join(' ')
+  parsed.searchParams.set('options', options)
+  return parsed.toString()
+}
+
 export interface PostgresOptions {
   url: string
   /** Pool size; group commit keeps the number of busy connections small. */
@@ -32,12 +45,9 @@ export interface PostgresOptions {
 }
 
 export function createPostgresClient(opts: PostgresOptions): SqlClient {
-  const pool = new pg.Pool({ connectionString: opts.url, max: opts.max ?? 10, connectionTimeoutMillis: 5000 })
+  const pool = new pg.Pool({ connectionString: withSessionSettings(opts.url), max: opts.max ?? 10, connectionTimeoutMillis: 5000 })
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {})
-  // Named statements would otherwise settle on a generic plan built while the tables were
-  // young (a sequential scan of records on every commit); plan each execution for its values.
-  pool.on('connect', (client) => void client.query('SET plan_cache_mode = force_custom_plan').catch(() => {}))
   const run = async <T>(q: pg.Pool | pg.PoolClient, text: string, params?: unknown[]) => {
     try {
       // Parameterised statements are named, so each connection parses and plans them once.
