@@ -66,6 +66,8 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
   private filterKey = ''
   /** The collections the `sub` asked for (undefined: all in scope). */
   private requested: string[] | undefined
+  /** The newest scope a scope change brought, and how many arrived: a sub's own read may be older. */
+  private announcedScope: { scope: string[]; count: number } = { scope: [], count: 0 }
   private backfillAfterCatchUp: string[] = []
   private pendingLive: LiveBatch[] = []
   private detach: (() => void) | undefined
@@ -242,11 +244,14 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
     this.detach = undefined
     this.mode = 'idle'
     try {
+      const changesBefore = this.announcedScope.count
       const state = await this.deps.store.userState(this.userId)
       if (!state) throw new HubError('unauthorized', 'unknown user')
       if (gen !== this.subGen || this.isClosed) return
+      // A scope change announced while the state was read is at least as new as what was read.
+      const scope = this.announcedScope.count !== changesBefore ? this.announcedScope.scope : state.scope
       this.requested = frame.collections
-      this.setFilter(this.deps.engine.collectionFilter(state.scope, frame.collections))
+      this.setFilter(this.deps.engine.collectionFilter(scope, frame.collections))
       this.cursor = frame.since
       this.pendingLive = []
       this.mode = 'catching_up'
@@ -279,6 +284,7 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
    */
   scopeChanged(scope: string[]): void {
     if (this.isClosed || !this.principal) return
+    this.announcedScope = { scope, count: this.announcedScope.count + 1 }
     const all = this.deps.engine.registry.names()
     const before = this.filter ? [...this.filter] : all
     const next = this.deps.engine.collectionFilter(scope, this.requested)
