@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { onCleanup } from './cleanup.ts'
 import { ProcessSampler } from './procfs.ts'
 

@@ -35,8 +35,8 @@ import { backupRoutes } from './http/backup-routes.ts'
 
 /**
  * Group commits in flight at once on Postgres. Two keep one batch filling while the other
- * commits; more split the load into smaller batches that cost Postgres more per push (on the
- * 2-core bench machine 8 lanes gave 5-7 times the p99 of 2 at 5,000 pushes/s).
+ * commits; more split the load into smaller batches that cost Postgres more per push (compare
+ * with `SYNCHUB_COMMIT_LANES=8 npm run bench -- --only hub --rates 5000`).
  */
 const DEFAULT_COMMIT_LANES = 2
 
@@ -154,6 +154,7 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
         maxImportBytes: config.maxImportBytes,
         trashRetentionMs: config.trashRetentionMs,
         onRecords: (direction, n) => metrics.backupRecords.inc({ direction }, n),
+        onInternalError: (err) => log.error({ err }, 'import failed'),
       }),
     ],
   })

@@ -22,6 +22,8 @@ export interface BackupRoutesDeps {
   trashRetentionMs: number
   /** Records exported or imported (metrics; a test watches an export's pace with it). */
   onRecords?: (direction: 'export' | 'import', n: number) => void
+  /** An import that failed for a reason not the client's, once its answer has started streaming. */
+  onInternalError?: (err: unknown) => void
 }
 
 /** The user's own backup: streamed out page by page, streamed in line by line. */
@@ -64,7 +66,7 @@ export function backupRoutes(deps: BackupRoutesDeps): Hono<HubEnv> {
     if (!body) throw new HubError('backup_invalid', 'the body is empty: expected a synchub backup (NDJSON, header line first)')
     const userId = c.get('principal').userId
     // Asked for NDJSON, the answer streams progress lines while the import runs, then its result.
-    const progress = (c.req.header('accept') ?? '').includes(BACKUP_MEDIA_TYPE) ? progressLines() : undefined
+    const progress = (c.req.header('accept') ?? '').includes(BACKUP_MEDIA_TYPE) ? progressLines(deps.onInternalError) : undefined
     let reported = 0
     const imported = importBackup(body, {
       db: deps.db,
@@ -108,7 +110,7 @@ export function backupRoutes(deps: BackupRoutesDeps): Hono<HubEnv> {
  * `{"result":{imported,copies,skipped}}` or `{"error":{code,message}}`. The status is 200 once
  * the stream starts, so the last line is the verdict.
  */
-function progressLines() {
+function progressLines(onInternalError?: (err: unknown) => void) {
   const encoder = new TextEncoder()
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
   const writer = writable.getWriter()
@@ -125,6 +127,7 @@ function progressLines() {
       finished.then(
         (result) => write({ result }),
         (err: unknown) => {
+          if (!(err instanceof HubError)) onInternalError?.(err) // the app's error handler never sees it
           const e = err instanceof HubError ? err : new HubError('internal', 'internal error')
           write({ error: { code: e.code, message: e.message } })
         },

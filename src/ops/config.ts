@@ -7,7 +7,6 @@ import { DEFAULT_LIMITS } from '../../protocol/limits.ts'
 import { DeclaredCollection, registryWith } from '../sync/collections.ts'
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().pipe(z.int().min(min).max(max))
-const optionalString = z.string().trim().min(1).optional().catch(undefined)
 
 /**
  * Every setting the hub reads from the environment, declared once. Unset variables take the

@@ -4,7 +4,7 @@ import type { Op, Result } from '../../protocol/ops.ts'
 import type { Change } from '../../protocol/records.ts'
 import type { ResetReason } from '../../protocol/frames.ts'
 import type { Bus, ChangeBatch } from '../bus/port.ts'
-import { deviceKey, midKey, recordKey, type OpResultRow } from '../store/rows.ts'
+import { deviceKey, midKey, type OpResultRow } from '../store/rows.ts'
 import type { SyncStore } from '../store/sync-store.ts'
 import { PushStore, WriteConflict } from '../store/push-store.ts'
 import { CollectionRegistry } from './collections.ts'
@@ -163,7 +163,7 @@ export class SyncEngine {
 
   private async readAndRemember(store: PushStore, jobs: PushJob[], now: number): Promise<BatchInputs> {
     const inputs = await readInputs(store, this.registry, jobs, now)
-    for (const user of inputs.users.values()) this.known.remember(user, inputs.devices.values())
+    this.known.remember(inputs.users.values(), inputs.devices.values())
     return inputs
   }
 
@@ -217,18 +217,12 @@ export class SyncEngine {
       touchedDevices.set(key, { userId: r.userId, deviceId: r.deviceId, lastMid: r.mid, readLastMid: readLastMid.get(key)! })
     }
     if (results.length > 0) {
-      await store.write({
-        records: [...plans.values()].flatMap((p) => [...p.dirty.values()]),
-        results,
-        devices: [...touchedDevices.values()],
+      const written = {
         users: [...plans.values()].map((p) => ({ userId: p.user.userId, seq: p.seq, read: users.get(p.user.userId)! })),
-        absent: inputs.assumedAbsent,
-        now,
-      })
-      for (const plan of plans.values()) {
-        const touched = [...touchedDevices.values()].filter((d) => d.userId === plan.user.userId)
-        this.known.wrote(users.get(plan.user.userId)!, plan.seq, touched)
+        devices: [...touchedDevices.values()],
       }
+      await store.write({ ...written, records: [...plans.values()].flatMap((p) => [...p.dirty.values()]), results, absent: inputs.assumedAbsent, now })
+      this.known.wrote(written.users, written.devices)
     }
     return answers
   }

@@ -22,18 +22,21 @@ export class KnownState {
   }
 
   /** Takes what a fresh read saw. */
-  remember(user: UserState, devices: Iterable<DeviceState>): void {
-    const known: Known = { user: { ...user }, devices: new Map() }
-    for (const d of devices) if (d.userId === user.userId && !d.revoked) known.devices.set(d.deviceId, d.lastMid)
-    this.set(user.userId, known)
+  remember(users: Iterable<UserState>, devices: Iterable<DeviceState>): void {
+    const read = new Map<string, Known>()
+    for (const user of users) read.set(user.userId, { user: { ...user }, devices: new Map() })
+    for (const d of devices) if (!d.revoked) read.get(d.userId)?.devices.set(d.deviceId, d.lastMid)
+    for (const [userId, known] of read) this.set(userId, known)
   }
 
-  /** Takes what a committed write left behind. */
-  wrote(user: UserState, seq: number, devices: Array<{ deviceId: string; lastMid: number }>): void {
-    const known = this.users.get(user.userId) ?? { user: { ...user }, devices: new Map<string, number>() }
-    known.user = { ...user, seq }
-    for (const d of devices) known.devices.set(d.deviceId, d.lastMid)
-    this.set(user.userId, known)
+  /** Takes what a committed write left behind: each user's new counter and its devices' mids. */
+  wrote(users: Array<{ seq: number; read: UserState }>, devices: Array<{ userId: string; deviceId: string; lastMid: number }>): void {
+    for (const { seq, read } of users) {
+      const known = this.users.get(read.userId) ?? { user: read, devices: new Map<string, number>() }
+      known.user = { ...read, seq }
+      this.set(read.userId, known)
+    }
+    for (const d of devices) this.users.get(d.userId)?.devices.set(d.deviceId, d.lastMid)
   }
 
   forget(userId: string): void {

@@ -44,7 +44,6 @@ import {
   sortNormalized,
   type Data,
   type Expected,
-  type Normalized,
 } from '../helpers/sync-model.ts'
 
 const SEED = Number(process.env.MODEL_SEED ?? 20260404)
@@ -946,7 +945,9 @@ t.test(
         await new Promise((r) => setTimeout(r, 200))
         const stalled = finished.length === 0
         tcp.resume()
-        if (!stalled) return void t.skip('the first backfill finished before the second widening: nothing to judge', () => {})
+        // 8 MB of backfill against a reader that stopped: it cannot have finished, or the case is not tested.
+        t.ok(stalled, 'the first backfill was still being sent when the second widening came')
+        if (!stalled) return
         await waitUntil(() => scopes.length === 2 && finished.some((c) => c.includes('settings')), 30_000)
         await waitUntil(() => finished.some((c) => c.includes('characters')), 2000).catch(() => {})
         t.same(scopes.map((s) => s.added), [['settings'], ['characters']], 'both widenings were announced')

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { collect, eachHub, messagePut, waitUntil } from '../helpers/hub.ts'
+import { collect, eachHub, messagePut } from '../helpers/hub.ts'
 
 t.test('devices of one user stay in sync, exactly once and in order', async (t) => {
   eachHub(t, async (t, h) => {

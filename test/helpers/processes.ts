@@ -13,6 +13,7 @@ import type { Op, Result } from '../../protocol/ops.ts'
 import { httpRequest, startHubCluster, type ExitInfo, type HubNode } from '../../scripts/cluster.ts'
 import { freePort } from '../../scripts/free-port.ts'
 import { TEST_REDIS_URL, freshPostgresSchema, postgresAvailable, redisAvailable } from './services.ts'
+import { messagePut } from './ops.ts'
 import { waitUntil } from './wait.ts'
 
 export { httpRequest, waitUntil, type HubNode }
@@ -243,15 +244,6 @@ export interface AckedOp {
   sends: number
 }
 
-/** A put of a chat message. */
-export const messagePut = (mid: number, id: string): Op => ({
-  op: 'put',
-  mid,
-  collection: 'messages',
-  id,
-  data: { conversation_id: 'c1', role: 'user', content: `message ${id}` },
-})
-
 /**
  * A device as the app would be: one socket, resumed on another node by cursor (sub since =
  * the last `to` received) when it ends; an outbox whose op is resent with the same mid until
@@ -296,7 +288,7 @@ export class Device {
 
   /** Pushes one message, resending it (same mid) until acked; resolves with the ack. */
   async push(id: string, onSent?: () => void): Promise<AckedOp> {
-    const op = messagePut(++this.mid, id)
+    const op: Op = messagePut(++this.mid, id, 'c1', `message ${id}`)
     for (let sends = 1; ; sends++) {
       if (sends > 20) throw new Error(`${this.id}: mid ${op.mid} still unacked after 20 sends: ${this.failures.slice(-3).join('; ')}`)
       const client = await this.session
