@@ -17,7 +17,7 @@ export interface BatchWrite {
   results: OpResultRow[]
   devices: Array<{ userId: string; deviceId: string; lastMid: number; readLastMid: number }>
   users: Array<{ userId: string; seq: number; read: UserState }>
-  /** Records the plan took to be absent without reading them; the write refuses if one exists. */
+  /** Records the plan took to be absent without reading them; the write refuses if one exists, or is not written. */
   absent?: Array<{ userId: string; collection: string; id: string }>
   now: number
 }
@@ -121,52 +121,30 @@ export class PushStore {
    * results. Throws WriteConflict, having written nothing, when any of them moved.
    */
   async write(batch: BatchWrite): Promise<void> {
-    const r = batch.records
+    // Records assumed absent go first: the statement inserts them without overwriting, and the
+    // primary key tells whether one existed. One assumed absent but not written (a refused op)
+    // has no insert to tell: plan the batch again from a read instead.
+    const absent = new Set((batch.absent ?? []).map((a) => recordKey(a.userId, a.collection, a.id)))
+    const fresh = batch.records.filter((row) => absent.has(recordKey(row.user_id, row.collection, row.id)))
+    if (fresh.length < absent.size) throw new WriteConflict()
+    const r = fresh.length === 0 ? batch.records : [...fresh, ...batch.records.filter((row) => !absent.has(recordKey(row.user_id, row.collection, row.id)))]
     const col = <K extends keyof RecordRow>(k: K) => r.map((row) => row[k])
     const users = [...batch.users].sort((a, b) => (a.userId < b.userId ? -1 : 1))
-    const absent = batch.absent ?? []
     try {
+      // synchub_write_batch (migration 0006) holds the statement, planned once per connection.
       await this.q.query(
-        `WITH usr AS (
-           UPDATE user_state s SET seq = k.seq
-             FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::text[], $32::text[]) AS k(u, seq, seen, min, epoch, scope)
-            WHERE s.user_id = k.u AND s.seq = k.seen AND s.min_valid_seq = k.min AND s.epoch = k.epoch
-              AND s.scope IS NOT DISTINCT FROM k.scope::text[]
-           RETURNING 1
-         ), dev AS (
-           UPDATE devices d SET last_mid = k.m, last_seen = $10
-             FROM unnest($6::text[], $7::text[], $8::int8[], $9::int8[]) AS k(u, i, m, seen)
-            WHERE d.user_id = k.u AND d.id = k.i AND d.last_mid = k.seen AND d.revoked_at IS NULL
-           RETURNING 1
-         ), present AS (
-           SELECT 1 FROM records r JOIN unnest($33::text[], $34::text[], $35::text[]) AS k(u, c, i)
-             ON r.user_id = k.u AND r.collection = k.c AND r.id = k.i
-         ), rec AS (
-           INSERT INTO records (user_id, ${RECORD_COLUMNS})
-           SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::int8[], $15::bytea[], $16::text[], $17::int8[], $18::int8[],
-                                $19::int8[], $20::int8[], $21::text[], $22::text[], $23::text[], $24::int8[], $25::text[])
-           ON CONFLICT (user_id, collection, id) DO UPDATE SET
-             seq = EXCLUDED.seq, data = EXCLUDED.data, parent_id = EXCLUDED.parent_id, updated_at = EXCLUDED.updated_at,
-             deleted_at = EXCLUDED.deleted_at, purge_at = EXCLUDED.purge_at, replaced_by = EXCLUDED.replaced_by,
-             conflict_of = EXCLUDED.conflict_of, device_id = EXCLUDED.device_id, trashed_with = EXCLUDED.trashed_with
-           RETURNING 1
-         ), res AS (
-           INSERT INTO op_results (user_id, device_id, mid, result)
-           SELECT * FROM unnest($26::text[], $27::text[], $28::int8[], $29::bytea[])
-           RETURNING 1
-         )
-         SELECT synchub_write_guard((SELECT count(*) FROM usr) = $30 AND (SELECT count(*) FROM dev) = $31 AND NOT EXISTS (SELECT 1 FROM present))`,
+        `SELECT synchub_write_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                                    $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)`,
         [
-          users.map((u) => u.userId), users.map((u) => u.seq), users.map((u) => u.read.seq), users.map((u) => u.read.minValidSeq), users.map((u) => u.read.epoch),
+          users.map((u) => u.userId), users.map((u) => u.seq), users.map((u) => u.read.seq), users.map((u) => u.read.minValidSeq),
+          users.map((u) => u.read.epoch), users.map((u) => arrayLiteral(u.read.scope)),
           batch.devices.map((d) => d.userId), batch.devices.map((d) => d.deviceId), batch.devices.map((d) => d.lastMid), batch.devices.map((d) => d.readLastMid),
           batch.now,
           col('user_id'), col('collection'), col('id'), col('seq'), col('data'), col('parent_id'), col('created_at'),
           col('updated_at'), col('deleted_at'), col('purge_at'), col('replaced_by'), col('conflict_of'), col('device_id'),
           col('created_seq'), col('trashed_with'),
           batch.results.map((x) => x.userId), batch.results.map((x) => x.deviceId), batch.results.map((x) => x.mid), batch.results.map((x) => x.result),
-          users.length, batch.devices.length,
-          users.map((u) => arrayLiteral(u.read.scope)),
-          absent.map((a) => a.userId), absent.map((a) => a.collection), absent.map((a) => a.id),
+          fresh.length,
         ],
       )
     } catch (err) {

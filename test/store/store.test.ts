@@ -84,6 +84,39 @@ for (const adapter of adapters) {
       t.equal(rows[0]!.created_at, 5)
     })
 
+    t.test('records assumed absent are inserted, never overwritten: the key says whether one existed', async (t) => {
+      await db.query("INSERT INTO users (id, username, password_hash, created_at) VALUES ('u2', 'two', 'x', 5)")
+      await db.query("INSERT INTO user_state (user_id, epoch) VALUES ('u2', 'e1')")
+      const store = new SyncStore(db)
+      await store.touchDevice('u2', 'd1', 'phone', 'android', 10)
+      const first = await store.push.read(['u2'], [{ userId: 'u2', deviceId: 'd1' }], [])
+      await store.push.write({
+        records: [row({ user_id: 'u2', id: 'a', seq: 1, data: new Uint8Array([1, 2, 255]) }), row({ user_id: 'u2', id: 'c', seq: 2 })],
+        results: [{ userId: 'u2', deviceId: 'd1', mid: 1, result: new Uint8Array([7]) }],
+        devices: [{ userId: 'u2', deviceId: 'd1', lastMid: 1, readLastMid: 0 }],
+        users: [{ userId: 'u2', seq: 2, read: first.users.get('u2')! }],
+        now: 20,
+      })
+      // A plan that took records to be absent without reading them (a batch of new records).
+      const current = (await store.push.read(['u2'], [{ userId: 'u2', deviceId: 'd1' }], [])).users.get('u2')!
+      const creating = (records: RecordRow[], absent: string[]) => ({
+        records,
+        results: [{ userId: 'u2', deviceId: 'd1', mid: 2, result: new Uint8Array([8]) }],
+        devices: [{ userId: 'u2', deviceId: 'd1', lastMid: 2, readLastMid: 1 }],
+        users: [{ userId: 'u2', seq: current.seq + records.length, read: current }],
+        absent: absent.map((id) => ({ userId: 'u2', collection: 'notes', id })),
+        now: 30,
+      })
+      const dataOf = async (id: string) => (await db.query<{ data: Uint8Array; seq: number }>("SELECT data, seq FROM records WHERE user_id = 'u2' AND id = $1", [id])).rows[0]
+      await t.rejects(store.push.write(creating([row({ user_id: 'u2', id: 'd', seq: 3 }), row({ user_id: 'u2', id: 'a', seq: 4, data: new Uint8Array([9]) })], ['d', 'a'])), WriteConflict, 'one of them exists: refused')
+      t.same([...(await dataOf('a'))!.data], [1, 2, 255], 'the existing record is untouched')
+      t.equal(await dataOf('d'), undefined, 'and the new one is not written either')
+      await t.rejects(store.push.write(creating([row({ user_id: 'u2', id: 'd', seq: 3 })], ['d', 'e'])), WriteConflict, 'one assumed absent but not written: refused, to be planned from a read')
+      await store.push.write(creating([row({ user_id: 'u2', id: 'c', seq: 3, data: new Uint8Array([6]) }), row({ user_id: 'u2', id: 'd', seq: 4 })], ['d']))
+      t.same([(await dataOf('c'))!.seq, [...(await dataOf('c'))!.data]], [3, [6]], 'a known record in the same batch is updated')
+      t.equal((await dataOf('d'))!.seq, 4, 'the new record is written')
+    })
+
     t.test('a batch is one read and one guarded write: records, results, mids and the counter', async (t) => {
       const store = new SyncStore(db)
       await store.touchDevice('u1', 'd1', 'phone', 'android', 10)
@@ -110,6 +143,7 @@ for (const adapter of adapters) {
       t.same([...page!.rows[0]!.data], [1, 2, 255], 'bytes round-trip')
       const filtered = await store.pull('u1', 0, 10, ['notes'])
       t.same(filtered!.rows.map((r) => r.id), ['a', 'c'], 'collection filter')
+
       const after = await store.pull('u1', 3, 10, null)
       t.same([after!.rows, after!.head], [[], 3], 'nothing after the head')
       t.equal(await store.pull('nobody', 0, 10, null), undefined, 'unknown user')
