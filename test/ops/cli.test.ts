@@ -5,7 +5,6 @@ import { join } from 'node:path'
 import t from 'tap'
 import pg from 'pg'
 import { freshPostgresSchema, postgresAvailable } from '../helpers/services.ts'
-import { waitUntil } from '../helpers/wait.ts'
 
 const BIN = new URL('../../bin/synchub.js', import.meta.url).pathname
 const SECRET = 'cli-test-secret-0123456789-abcdefghij'
@@ -37,11 +36,16 @@ t.test('serve on the embedded default, then drain on SIGTERM', async (t) => {
   const hub = synchub(['serve'], { SYNCHUB_DATA_DIR: dir, PORT: String(port), HOST: '127.0.0.1', SYNCHUB_REGISTRATION: 'open' })
   t.teardown(() => void hub.child.kill('SIGKILL'))
   const base = `http://127.0.0.1:${port}`
+  // One probe at a time; a hub that exits or never gets ready fails with what it printed.
+  let exitCode: number | undefined
+  void hub.exited.then((code) => (exitCode = code))
+  const deadline = Date.now() + 120_000
   let ready = false
-  await waitUntil(() => {
-    void fetch(`${base}/readyz`).then((r) => (ready = r.ok), () => {})
-    return ready
-  }, 60_000)
+  while (!ready && exitCode === undefined && Date.now() < deadline) {
+    ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false)
+    if (!ready) await new Promise((r) => setTimeout(r, 100))
+  }
+  if (!ready) return void t.fail(`the hub did not get ready (exit ${exitCode ?? 'none'}): ${hub.output()}`)
   const reg = await fetch(`${base}/v1/auth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'ada', password: 'correct horse' }) })
   t.equal(reg.status, 201, 'registration works out of the box with open registration')
   hub.child.kill('SIGTERM')
