@@ -34,24 +34,23 @@ BEGIN
       FROM unnest(p_dev_users, p_dev_ids, p_dev_mids, p_dev_seen) AS k(u, i, m, seen)
      WHERE d.user_id = k.u AND d.id = k.i AND d.last_mid = k.seen AND d.revoked_at IS NULL
     RETURNING 1
+  ), incoming AS (
+    SELECT * FROM unnest(r_user, r_collection, r_id, r_seq, r_data, r_parent, r_created_at, r_updated_at, r_deleted_at,
+                         r_purge_at, r_replaced_by, r_conflict_of, r_device, r_created_seq, r_trashed_with)
+           WITH ORDINALITY AS r(user_id, collection, id, seq, data, parent_id, created_at, updated_at, deleted_at,
+                                purge_at, replaced_by, conflict_of, device_id, created_seq, trashed_with, n)
   ), fresh AS (
     INSERT INTO records (user_id, collection, id, seq, data, parent_id, created_at, updated_at, deleted_at,
                          purge_at, replaced_by, conflict_of, device_id, created_seq, trashed_with)
-    SELECT u, c, i, sq, dt, pa, ca, ua, da, pu, rb, co, dv, cs, tw
-      FROM unnest(r_user, r_collection, r_id, r_seq, r_data, r_parent, r_created_at, r_updated_at, r_deleted_at,
-                  r_purge_at, r_replaced_by, r_conflict_of, r_device, r_created_seq, r_trashed_with)
-           WITH ORDINALITY AS k(u, c, i, sq, dt, pa, ca, ua, da, pu, rb, co, dv, cs, tw, n)
-     WHERE k.n <= p_new
+    SELECT user_id, collection, id, seq, data, parent_id, created_at, updated_at, deleted_at,
+           purge_at, replaced_by, conflict_of, device_id, created_seq, trashed_with FROM incoming WHERE n <= p_new
     ON CONFLICT (user_id, collection, id) DO NOTHING
     RETURNING 1
   ), rec AS (
     INSERT INTO records (user_id, collection, id, seq, data, parent_id, created_at, updated_at, deleted_at,
                          purge_at, replaced_by, conflict_of, device_id, created_seq, trashed_with)
-    SELECT u, c, i, sq, dt, pa, ca, ua, da, pu, rb, co, dv, cs, tw
-      FROM unnest(r_user, r_collection, r_id, r_seq, r_data, r_parent, r_created_at, r_updated_at, r_deleted_at,
-                  r_purge_at, r_replaced_by, r_conflict_of, r_device, r_created_seq, r_trashed_with)
-           WITH ORDINALITY AS k(u, c, i, sq, dt, pa, ca, ua, da, pu, rb, co, dv, cs, tw, n)
-     WHERE k.n > p_new
+    SELECT user_id, collection, id, seq, data, parent_id, created_at, updated_at, deleted_at,
+           purge_at, replaced_by, conflict_of, device_id, created_seq, trashed_with FROM incoming WHERE n > p_new
     ON CONFLICT (user_id, collection, id) DO UPDATE SET
       seq = EXCLUDED.seq, data = EXCLUDED.data, parent_id = EXCLUDED.parent_id, updated_at = EXCLUDED.updated_at,
       deleted_at = EXCLUDED.deleted_at, purge_at = EXCLUDED.purge_at, replaced_by = EXCLUDED.replaced_by,
