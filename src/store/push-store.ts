@@ -17,8 +17,8 @@ export interface BatchWrite {
   results: OpResultRow[]
   devices: Array<{ userId: string; deviceId: string; lastMid: number; readLastMid: number }>
   users: Array<{ userId: string; seq: number; read: UserState }>
-  /** Records the plan took to be absent without reading them; the write refuses if one exists, or is not written. */
-  absent?: Array<{ userId: string; collection: string; id: string }>
+  /** Records (recordKey) the plan took to be absent without reading them; the write refuses if one exists, or is not written. */
+  absent?: ReadonlySet<string>
   now: number
 }
 
@@ -124,10 +124,12 @@ export class PushStore {
     // Records assumed absent go first: the statement inserts them without overwriting, and the
     // primary key tells whether one existed. One assumed absent but not written (a refused op)
     // has no insert to tell: plan the batch again from a read instead.
-    const absent = new Set((batch.absent ?? []).map((a) => recordKey(a.userId, a.collection, a.id)))
-    const fresh = batch.records.filter((row) => absent.has(recordKey(row.user_id, row.collection, row.id)))
+    const absent = batch.absent ?? new Set<string>()
+    const fresh: RecordRow[] = []
+    const known: RecordRow[] = []
+    for (const row of batch.records) (absent.size > 0 && absent.has(recordKey(row.user_id, row.collection, row.id)) ? fresh : known).push(row)
     if (fresh.length < absent.size) throw new WriteConflict()
-    const r = fresh.length === 0 ? batch.records : [...fresh, ...batch.records.filter((row) => !absent.has(recordKey(row.user_id, row.collection, row.id)))]
+    const r = fresh.length === 0 ? known : fresh.concat(known)
     const col = <K extends keyof RecordRow>(k: K) => r.map((row) => row[k])
     const users = [...batch.users].sort((a, b) => (a.userId < b.userId ? -1 : 1))
     try {

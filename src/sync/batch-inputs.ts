@@ -11,8 +11,8 @@ export interface BatchInputs {
   rows: Map<string, RecordRow>
   /** Stored first answers of replayed mids. */
   firstAnswers: Map<string, Uint8Array>
-  /** Records the plan takes to be absent without having read them: the write checks they are. */
-  assumedAbsent: RecordKey[]
+  /** Records (recordKey) the plan takes to be absent without having read them: the write checks they are. */
+  assumedAbsent: Set<string>
 }
 
 export interface BatchJob {
@@ -31,8 +31,7 @@ const MESSAGES = 'messages'
  * device is not known, any op is a replay, or any op needs a stored row.
  */
 export function knownInputs(known: KnownState, jobs: BatchJob[]): BatchInputs | undefined {
-  const inputs: BatchInputs = { users: new Map(), devices: new Map(), rows: new Map(), firstAnswers: new Map(), assumedAbsent: [] }
-  const absent = new Set<string>()
+  const inputs: BatchInputs = { users: new Map(), devices: new Map(), rows: new Map(), firstAnswers: new Map(), assumedAbsent: new Set() }
   const lastMids = new Map<string, number>() // per device, across its jobs in this batch
   for (const job of jobs) {
     const entry = known.get(job.userId)
@@ -46,11 +45,7 @@ export function knownInputs(known: KnownState, jobs: BatchJob[]): BatchInputs | 
     for (const op of job.ops) {
       if (op.op !== 'put' || op.base !== undefined || op.mid <= last) return undefined
       last = op.mid
-      const rowKey = recordKey(job.userId, op.collection, op.id)
-      if (!absent.has(rowKey)) {
-        absent.add(rowKey)
-        inputs.assumedAbsent.push({ userId: job.userId, collection: op.collection, id: op.id })
-      }
+      inputs.assumedAbsent.add(recordKey(job.userId, op.collection, op.id))
     }
     lastMids.set(key, last)
   }
@@ -87,7 +82,7 @@ export async function readInputs(store: PushStore, registry: CollectionRegistry,
   for (const [userId, ids] of parents) {
     for (const child of await store.children(userId, MESSAGES, [...ids])) rows.set(recordKey(userId, child.collection, child.id), child)
   }
-  return { users, devices, rows, firstAnswers, assumedAbsent: [] }
+  return { users, devices, rows, firstAnswers, assumedAbsent: new Set() }
 }
 
 /** The records an op reads, and the parents whose children (a conversation's messages) it needs. */

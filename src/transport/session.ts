@@ -340,7 +340,6 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
     for (const batch of this.pendingLive.splice(0)) this.onBatch(batch)
   }
 
-
   /** Reads the store from the cursor to the head, then replays what arrived live meanwhile. */
   private async catchUp(gen: number, epoch?: string, ref?: number): Promise<boolean> {
     this.mode = 'catching_up'

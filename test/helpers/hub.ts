@@ -145,5 +145,4 @@ export function collect(client: SyncClient): { frames: any[]; seqs: () => number
   }
 }
 
-
 export { messagePut } from './ops.ts'

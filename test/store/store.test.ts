@@ -5,7 +5,7 @@ import { listMigrations, migrate } from '../../src/store/migrate.ts'
 import { SyncStore } from '../../src/store/sync-store.ts'
 import { WriteConflict } from '../../src/store/push-store.ts'
 import type { SqlClient } from '../../src/store/sql-client.ts'
-import type { RecordRow } from '../../src/store/rows.ts'
+import { recordKey, type RecordRow } from '../../src/store/rows.ts'
 import { HubError } from '../../protocol/errors.ts'
 import { freshPostgresSchema, postgresAvailable } from '../helpers/services.ts'
 
@@ -104,7 +104,7 @@ for (const adapter of adapters) {
         results: [{ userId: 'u2', deviceId: 'd1', mid: 2, result: new Uint8Array([8]) }],
         devices: [{ userId: 'u2', deviceId: 'd1', lastMid: 2, readLastMid: 1 }],
         users: [{ userId: 'u2', seq: current.seq + records.length, read: current }],
-        absent: absent.map((id) => ({ userId: 'u2', collection: 'notes', id })),
+        absent: new Set(absent.map((id) => recordKey('u2', 'notes', id))),
         now: 30,
       })
       const dataOf = async (id: string) => (await db.query<{ data: Uint8Array; seq: number }>("SELECT data, seq FROM records WHERE user_id = 'u2' AND id = $1", [id])).rows[0]
