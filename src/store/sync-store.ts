@@ -63,6 +63,13 @@ export class SyncStore {
     return rows[0] && toUserState(rows[0])
   }
 
+  /** Where each user's stream stands (its newest seq), in one statement; users without a stream are left out. */
+  async heads(userIds: string[]): Promise<Map<string, number>> {
+    if (userIds.length === 0) return new Map()
+    const { rows } = await this.db.query<{ user_id: string; seq: number }>('SELECT user_id, seq FROM user_state WHERE user_id = ANY($1::text[])', [userIds])
+    return new Map(rows.map((r) => [r.user_id, r.seq]))
+  }
+
   /** Replaces the user's sync scope (null: every scope key). */
   async setScope(userId: string, scope: string[] | null): Promise<void> {
     await this.db.query('UPDATE user_state SET scope = $2::text[] WHERE user_id = $1', [userId, scope])

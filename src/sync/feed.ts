@@ -4,6 +4,8 @@ import type { SyncStore } from '../store/sync-store.ts'
 import { rowToChange } from './changes.ts'
 
 const BUS_READY_WAIT_MS = 1000
+/** Users whose heads one position-check statement reads. */
+const CHECK_CHUNK = 1000
 
 /** A batch as delivered to listeners: in order, with its changes, and a cache of encodings. */
 export interface LiveBatch {
@@ -174,9 +176,24 @@ export class Feeds {
     if (feed && feed.head === undefined) feed.head = head
   }
 
-  /** Position check: compares every feed with the store and fills what is missing. */
+  /**
+   * Position check: compares every feed with the store and fills what is missing. The heads are
+   * read for many users per statement, and only a feed behind its stream reads changes: the check
+   * costs a few queries per node, not one per user, and does not crowd out the commits.
+   */
   async checkAll(cause: 'check' = 'check'): Promise<void> {
-    await Promise.all([...this.feeds.values()].map((f) => f.fill(cause).catch(() => {})))
+    const feeds = [...this.feeds.values()].filter((f) => f.head !== undefined)
+    for (let i = 0; i < feeds.length; i += CHECK_CHUNK) {
+      const chunk = feeds.slice(i, i + CHECK_CHUNK)
+      let heads: Map<string, number>
+      try {
+        heads = await this.opts.store.heads(chunk.map((f) => f.user))
+      } catch {
+        return // the store is unreachable: the next check tries again
+      }
+      const behind = chunk.filter((f) => f.head !== undefined && heads.get(f.user) !== f.head)
+      await Promise.all(behind.map((f) => f.fill(cause).catch(() => {})))
+    }
   }
 
   get users(): number {
