@@ -101,7 +101,11 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
   await withDeadline(bus.ready(), 10_000, 'the bus (Redis) did not become ready within 10 s')
   const cluster = createClusterState({ redisUrl: config.redisUrl, nodeId: config.nodeId, prefix: config.redisPrefix })
 
-  const store = new SyncStore(db)
+  const lanes = db.kind === 'pglite' ? 1 : (config.commitLanes ?? DEFAULT_COMMIT_LANES)
+  // One connection per lane, apart from the pool: no burst of reads (devices catching up after
+  // a node died, exports, REST pulls) can make a commit wait for a connection.
+  const commitDb = db.reserved(lanes)
+  const store = new SyncStore(db, commitDb)
   const auth = authServiceFromConfig(config, db, {
     denylist: cluster.denylist,
     onUserDisabled: (user: string) => bus.publishControl({ type: 'user_disabled', user }),
@@ -116,7 +120,7 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
     maxOpsPerPush: limits.maxOpsPerPush,
     maxRecordBytes: limits.maxRecordBytes,
     trashRetentionMs: config.trashRetentionMs,
-    lanes: db.kind === 'pglite' ? 1 : (config.commitLanes ?? DEFAULT_COMMIT_LANES),
+    lanes,
     onBatch: ({ pushes, ops, ms }) => {
       metrics.commits.inc()
       metrics.pushes.inc(pushes)
@@ -234,6 +238,7 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
       await transport.close()
       await cluster.close()
       await bus.close()
+      await commitDb.close()
       await db.close()
     })())
 

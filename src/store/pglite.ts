@@ -21,7 +21,7 @@ export async function createPgliteClient(dataDir?: string, opts: { template?: Bl
   const top = wrap(db)
   // One process owns the directory; the lock only has to serialise callers inside it.
   let lockChain: Promise<unknown> = Promise.resolve()
-  return {
+  const client: PgliteSqlClient = {
     kind: 'pglite',
     ...top,
     transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
@@ -30,9 +30,11 @@ export async function createPgliteClient(dataDir?: string, opts: { template?: Bl
       lockChain = run.catch(() => {})
       return run
     },
+    reserved: () => ({ ...client, close: async () => {} }),
     close: () => db.close(),
     dump: () => db.dumpDataDir('none'),
   }
+  return client
 }
 
 export interface PgliteSqlClient extends SqlClient {

@@ -108,6 +108,7 @@ export function createPostgresClient(opts: PostgresOptions): SqlClient {
         client.release()
       }
     },
+    reserved: (connections) => createPostgresClient({ url: opts.url, max: connections }),
     close: () => pool.end(),
   }
 }

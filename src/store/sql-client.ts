@@ -15,5 +15,11 @@ export interface SqlClient extends SqlQueryable {
   transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T>
   /** Runs fn while holding a session-level advisory lock (serialises migrations across nodes). */
   withAdvisoryLock<T>(key: number, fn: (db: SqlQueryable) => Promise<T>): Promise<T>
+  /**
+   * A client with connections of its own, for a path that must never queue behind others' reads
+   * (group commit). Postgres opens a separate pool of `connections`; PGlite, which has one
+   * connection, answers itself (closing that view closes nothing).
+   */
+  reserved(connections: number): SqlClient
   close(): Promise<void>
 }

@@ -26,8 +26,12 @@ const toUserState = (r: { user_id: string; seq: number; min_valid_seq: number; e
 export class SyncStore {
   readonly push: PushStore
 
-  constructor(readonly db: SqlClient) {
-    this.push = new PushStore(db)
+  /** `commitDb`: where group commits run (connections reserved for them); the same client by default. */
+  constructor(
+    readonly db: SqlClient,
+    readonly commitDb: SqlClient = db,
+  ) {
+    this.push = new PushStore(commitDb)
   }
 
   /**

@@ -147,7 +147,7 @@ export class SyncEngine {
           const inputs = knownInputs(this.known, jobs) ?? (await this.readAndRemember(store, jobs, now))
           return await this.planBatch(store, jobs, inputs, now)
         }
-        return await this.opts.store.db.transaction(async (q) => {
+        return await this.opts.store.commitDb.transaction(async (q) => {
           const store = new PushStore(q)
           await store.lockUsers([...new Set(jobs.map((j) => j.userId))])
           const now = this.now()
