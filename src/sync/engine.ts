@@ -8,7 +8,7 @@ import { deviceKey, midKey, type OpResultRow } from '../store/rows.ts'
 import type { SyncStore } from '../store/sync-store.ts'
 import { PushStore, WriteConflict } from '../store/push-store.ts'
 import { CollectionRegistry } from './collections.ts'
-import { GroupCommitter } from './group-commit.ts'
+import { GroupCommitter, type Settle } from './group-commit.ts'
 import { UserPlan } from './push-planner.ts'
 import { rowToChange } from './changes.ts'
 import { knownInputs, readInputs, type BatchInputs } from './batch-inputs.ts'
@@ -98,7 +98,8 @@ export class SyncEngine {
     return this.committer.pending
   }
 
-  private async runBatch(jobs: PushJob[]): Promise<void> {
+  /** Commits a batch; resolves with the work of answering it, which the committer runs next. */
+  private async runBatch(jobs: PushJob[]): Promise<Settle | void> {
     const started = performance.now()
     let answers: JobAnswer[]
     try {
@@ -106,7 +107,7 @@ export class SyncEngine {
     } catch (err) {
       if (jobs.length > 1 && !(err instanceof HubError && err.code === 'unavailable')) {
         // One push broke the shared transaction: give each its own, so only that one fails.
-        for (const job of jobs) await this.runBatch([job])
+        for (const job of jobs) (await this.runBatch([job]))?.()
         return
       }
       const error =
@@ -117,13 +118,14 @@ export class SyncEngine {
       return
     }
     this.opts.onBatch?.({ pushes: jobs.length, ops: jobs.reduce((n, j) => n + j.weight, 0), ms: performance.now() - started })
-    // Durable before visible: answer and publish only now that the transaction committed.
-    jobs.forEach((job, i) => {
-      const answer = answers[i]!
-      if ('error' in answer) return job.reject(answer.error)
-      job.resolve(answer.outcome)
-      if (answer.batch) this.publish(answer.batch)
-    })
+    // Durable before visible: answer and publish only once the transaction committed.
+    return () =>
+      jobs.forEach((job, i) => {
+        const answer = answers[i]!
+        if ('error' in answer) return job.reject(answer.error)
+        job.resolve(answer.outcome)
+        if (answer.batch) this.publish(answer.batch)
+      })
   }
 
   /** A batch holding any secret field (a provider key) is marked, so no bus carries it off this node. */

@@ -4,7 +4,13 @@
  * many pushes, so throughput is not capped by the disk's commit rate; idle, a push commits
  * alone with no added delay. A user always maps to the same lane, so one node never runs two
  * transactions for one user at once and commits (and so publishes) in seq order.
+ *
+ * A batch may hand back the work of answering it (acks, fan-out). The lane sends its next
+ * batch's statement first and does that work while Postgres runs it, so the socket writes of
+ * one batch and the commit of the next overlap instead of taking turns.
  */
+export type Settle = () => void
+
 export interface Lane<J> {
   queue: J[]
   running: boolean
@@ -17,7 +23,7 @@ export class GroupCommitter<J extends { userId: string; weight: number }> {
   constructor(
     laneCount: number,
     private readonly maxBatchWeight: number,
-    private readonly runBatch: (jobs: J[]) => Promise<void>,
+    private readonly runBatch: (jobs: J[]) => Promise<Settle | void>,
   ) {
     this.lanes = Array.from({ length: Math.max(1, laneCount) }, () => ({ queue: [], running: false }))
   }
@@ -41,6 +47,7 @@ export class GroupCommitter<J extends { userId: string; weight: number }> {
 
   private async drive(lane: Lane<J>): Promise<void> {
     lane.running = true
+    let settle: Settle | void = undefined
     try {
       while (lane.queue.length > 0) {
         let weight = 0
@@ -49,11 +56,17 @@ export class GroupCommitter<J extends { userId: string; weight: number }> {
           weight += lane.queue[n]!.weight
           n++
         }
-        const jobs = lane.queue.splice(0, n)
-        // runBatch settles every job itself; a throw here would be a bug, not a push failure.
-        await this.runBatch(jobs)
+        // runBatch answers every job itself; a throw here would be a bug, not a push failure.
+        const committing = this.runBatch(lane.queue.splice(0, n))
+        // The previous batch is answered once this one's statement is written: the Postgres pool
+        // writes it in a process.nextTick queued during the call above, so one queued now runs after.
+        const previous = settle
+        settle = undefined
+        if (previous) process.nextTick(previous)
+        settle = await committing
       }
     } finally {
+      settle?.()
       lane.running = false
       if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w()
     }

@@ -52,3 +52,23 @@ t.test('a user always lands on the same lane; lanes run in parallel', async (t) 
   t.ok(peak > 1, `several lanes committed at once (peak ${peak})`)
   t.ok(peak <= 4, 'never more than the lane count')
 })
+
+t.test('a batch is answered after the next one has started, once, and the last before idle', async (t) => {
+  const events: string[] = []
+  const gates: Array<() => void> = []
+  const gc = new GroupCommitter<Job>(1, 1, async (jobs) => {
+    const n = jobs[0]!.n
+    events.push(`start ${n}`)
+    await new Promise<void>((r) => gates.push(r))
+    events.push(`committed ${n}`)
+    return () => events.push(`answer ${n}`)
+  })
+  for (let n = 1; n <= 3; n++) gc.submit({ userId: 'u', weight: 1, n })
+  const idle = gc.idle().then(() => events.push('idle'))
+  while (!events.includes('idle')) {
+    await new Promise((r) => setTimeout(r, 5))
+    gates.shift()?.()
+  }
+  await idle
+  t.same(events, ['start 1', 'committed 1', 'start 2', 'answer 1', 'committed 2', 'start 3', 'answer 2', 'committed 3', 'answer 3', 'idle'])
+})
