@@ -47,7 +47,13 @@ export class GroupCommitter<J extends { userId: string; weight: number }> {
 
   private async drive(lane: Lane<J>): Promise<void> {
     lane.running = true
-    let settle: Settle | void = undefined
+    let committed: Settle | void = undefined // answers of the batch that committed last
+    let scheduled: Settle | undefined // answers waiting for the next tick
+    const flush = () => {
+      const s = scheduled
+      scheduled = undefined
+      s?.()
+    }
     try {
       while (lane.queue.length > 0) {
         let weight = 0
@@ -60,13 +66,18 @@ export class GroupCommitter<J extends { userId: string; weight: number }> {
         const committing = this.runBatch(lane.queue.splice(0, n))
         // The previous batch is answered once this one's statement is written: the Postgres pool
         // writes it in a process.nextTick queued during the call above, so one queued now runs after.
-        const previous = settle
-        settle = undefined
-        if (previous) process.nextTick(previous)
-        settle = await committing
+        // A batch that committed without I/O (PGlite) may get here first: answers run in commit order.
+        if (committed) {
+          flush()
+          const s = (scheduled = committed)
+          process.nextTick(() => scheduled === s && flush())
+        }
+        committed = undefined
+        committed = await committing
       }
     } finally {
-      settle?.()
+      flush()
+      committed?.()
       lane.running = false
       if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w()
     }

@@ -72,3 +72,15 @@ t.test('a batch is answered after the next one has started, once, and the last b
   await idle
   t.same(events, ['start 1', 'committed 1', 'start 2', 'answer 1', 'committed 2', 'start 3', 'answer 2', 'committed 3', 'answer 3', 'idle'])
 })
+
+t.test('batches that commit without I/O are still answered in order, all before idle', async (t) => {
+  const events: string[] = []
+  const gc = new GroupCommitter<Job>(1, 1, async (jobs) => {
+    await Promise.resolve()
+    return () => events.push(`answer ${jobs[0]!.n}`)
+  })
+  for (let n = 1; n <= 4; n++) gc.submit({ userId: 'u', weight: 1, n })
+  await gc.idle()
+  events.push('idle')
+  t.same(events, ['answer 1', 'answer 2', 'answer 3', 'answer 4', 'idle'])
+})
