@@ -20,6 +20,8 @@ async function main(): Promise<void> {
   if (opts === 'help') return void console.log(USAGE)
   startWatchdog(opts.timeoutSec * 1000)
   const startedAt = new Date()
+  // Read before any server starts: the code the run measured, not what is checked out at its end.
+  const git = gitRevision()
   const t0 = performance.now()
   console.log(`bench: ${opts.only.join(', ')}; ${opts.users} users; rates ${opts.rates.join(', ')}; ${opts.warmupSec}+${opts.measureSec} s per step`)
   const load = loadavg()[0]!
@@ -38,7 +40,7 @@ async function main(): Promise<void> {
       startedAt: startedAt.toISOString(),
       durationSec: (performance.now() - t0) / 1000,
       command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
-      git: gitRevision(),
+      git,
       node: process.version,
       cpus: `${cpus().length} × ${cpus()[0]?.model.trim() ?? '?'}`,
       memGiB: Math.round(totalmem() / 2 ** 30),
