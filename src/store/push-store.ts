@@ -1,5 +1,5 @@
 import type { SqlQueryable } from './sql-client.ts'
-import { deviceKey, midKey, RECORD_COLUMNS, recordKey, type DeviceState, type OpResultRow, type RecordRow, type UserState } from './rows.ts'
+import { byUserThenDevice, deviceKey, midKey, RECORD_COLUMNS, recordKey, type DeviceState, type OpResultRow, type RecordRow, type UserState } from './rows.ts'
 
 /** What a group commit read: the state its plan starts from, and that its write checks again. */
 export interface BatchRead {
@@ -76,19 +76,24 @@ export class PushStore {
     return read
   }
 
-  /** Locks the users' counter rows, in user order (the fallback after a conflict, in a transaction). */
+  /** Locks the users' counter rows, in lock order (the fallback after a conflict, in a transaction). */
   async lockUsers(userIds: string[]): Promise<void> {
-    await this.q.query('SELECT 1 FROM user_state WHERE user_id = ANY($1::text[]) ORDER BY user_id FOR UPDATE', [userIds])
+    const ordered = userIds.map((userId) => ({ userId })).sort(byUserThenDevice)
+    await this.q.query(
+      `SELECT 1 FROM user_state s JOIN unnest($1::text[]) WITH ORDINALITY AS k(u, n) ON s.user_id = k.u ORDER BY k.n FOR UPDATE OF s`,
+      [ordered.map((u) => u.userId)],
+    )
   }
 
   /** Creates devices the batch does not know yet (a REST writer's first push). */
   async addDevices(keys: Array<{ userId: string; deviceId: string }>, now: number): Promise<DeviceState[]> {
+    const ordered = [...keys].sort(byUserThenDevice)
     const { rows } = await this.q.query<{ user_id: string; id: string; last_mid: number; revoked_at: number | null }>(
       `INSERT INTO devices (user_id, id, created_at, last_seen)
-         SELECT u, d, $3, $3 FROM unnest($1::text[], $2::text[]) AS k(u, d) ORDER BY u, d
+         SELECT u, d, $3, $3 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(u, d, n) ORDER BY n
        ON CONFLICT (user_id, id) DO UPDATE SET last_seen = EXCLUDED.last_seen
        RETURNING user_id, id, last_mid, revoked_at`,
-      [keys.map((k) => k.userId), keys.map((k) => k.deviceId), now],
+      [ordered.map((k) => k.userId), ordered.map((k) => k.deviceId), now],
     )
     return rows.map(toDevice)
   }
@@ -131,7 +136,9 @@ export class PushStore {
     if (fresh.length < absent.size) throw new WriteConflict()
     const r = fresh.length === 0 ? known : fresh.concat(known)
     const col = <K extends keyof RecordRow>(k: K) => r.map((row) => row[k])
-    const users = [...batch.users].sort((a, b) => (a.userId < b.userId ? -1 : 1))
+    // Counter rows, then device rows, each locked in lock order (the function updates them in array order).
+    const users = [...batch.users].sort(byUserThenDevice)
+    const devices = [...batch.devices].sort(byUserThenDevice)
     try {
       // synchub_write_batch (migration 0006) holds the statement, planned once per connection.
       await this.q.query(
@@ -140,7 +147,7 @@ export class PushStore {
         [
           users.map((u) => u.userId), users.map((u) => u.seq), users.map((u) => u.read.seq), users.map((u) => u.read.minValidSeq),
           users.map((u) => u.read.epoch), users.map((u) => arrayLiteral(u.read.scope)),
-          batch.devices.map((d) => d.userId), batch.devices.map((d) => d.deviceId), batch.devices.map((d) => d.lastMid), batch.devices.map((d) => d.readLastMid),
+          devices.map((d) => d.userId), devices.map((d) => d.deviceId), devices.map((d) => d.lastMid), devices.map((d) => d.readLastMid),
           batch.now,
           col('user_id'), col('collection'), col('id'), col('seq'), col('data'), col('parent_id'), col('created_at'),
           col('updated_at'), col('deleted_at'), col('purge_at'), col('replaced_by'), col('conflict_of'), col('device_id'),

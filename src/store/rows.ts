@@ -49,6 +49,19 @@ export interface OpResultRow {
   result: Uint8Array
 }
 
+/**
+ * The one order in which every statement locks users' counter rows and devices' rows, so two
+ * statements never wait on each other in a cycle (a deadlock costs Postgres's deadlock_timeout,
+ * 1 s by default). Sorted here, not by SQL ORDER BY, whose collation may order text otherwise;
+ * statements lock in the order of the arrays they are given.
+ */
+export function byUserThenDevice(a: { userId: string; deviceId?: string }, b: { userId: string; deviceId?: string }): number {
+  if (a.userId !== b.userId) return a.userId < b.userId ? -1 : 1
+  const x = a.deviceId ?? ''
+  const y = b.deviceId ?? ''
+  return x === y ? 0 : x < y ? -1 : 1
+}
+
 export const recordKey = (user: string, collection: string, id: string) => `${user}\u0000${collection}\u0000${id}`
 export const deviceKey = (user: string, device: string) => `${user}\u0000${device}`
 export const midKey = (user: string, device: string, mid: number) => `${user}\u0000${device}\u0000${mid}`

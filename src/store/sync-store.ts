@@ -1,6 +1,6 @@
 import type { SqlClient } from './sql-client.ts'
 import { PushStore } from './push-store.ts'
-import type { RecordRow, UserState } from './rows.ts'
+import { byUserThenDevice, type RecordRow, type UserState } from './rows.ts'
 
 export interface PullPage {
   head: number
@@ -91,13 +91,22 @@ export class SyncStore {
     return rows[0]?.revoked_at == null
   }
 
-  /** Records the cursors devices acknowledged; never moves a cursor backwards. */
+  /**
+   * Records the cursors devices acknowledged; never moves a cursor backwards. The rows are locked
+   * first, in lock order: group commits update the same rows, and any other order could deadlock.
+   */
   async saveAcks(acks: Array<{ userId: string; deviceId: string; cursor: number }>, now: number): Promise<void> {
     if (acks.length === 0) return
+    const ordered = [...acks].sort(byUserThenDevice)
     await this.db.query(
-      `UPDATE devices d SET acked_cursor = GREATEST(d.acked_cursor, k.c), last_seen = $4
-         FROM unnest($1::text[], $2::text[], $3::int8[]) AS k(u, i, c) WHERE d.user_id = k.u AND d.id = k.i`,
-      [acks.map((a) => a.userId), acks.map((a) => a.deviceId), acks.map((a) => a.cursor), now],
+      `WITH locked AS MATERIALIZED (
+         SELECT d.user_id, d.id, k.c FROM devices d
+           JOIN unnest($1::text[], $2::text[], $3::int8[]) WITH ORDINALITY AS k(u, i, c, n) ON d.user_id = k.u AND d.id = k.i
+          ORDER BY k.n FOR UPDATE OF d
+       )
+       UPDATE devices d SET acked_cursor = GREATEST(d.acked_cursor, l.c), last_seen = $4
+         FROM locked l WHERE d.user_id = l.user_id AND d.id = l.id`,
+      [ordered.map((a) => a.userId), ordered.map((a) => a.deviceId), ordered.map((a) => a.cursor), now],
     )
   }
 
