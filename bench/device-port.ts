@@ -23,6 +23,8 @@ export interface BenchDevice {
   createConversation(id: string, title: string, timeoutMs: number): Promise<void>
   /** Sends push number g: one chat message, as ref g + 1. */
   push(g: number, conversationId: string, content: string): void
+  /** Tells the server how far this device has applied (synchub's device `ack`), if that moved; apps do so every few seconds. */
+  ackCursor(): void
   /** Bytes handed to the socket but not yet written to the kernel (the generator's own backlog). */
   readonly buffered: number
   close(): Promise<void>

@@ -63,6 +63,9 @@ export class SocketIoDevice implements BenchDevice {
     })
   }
 
+  /** The peer keeps no cursor, so there is nothing to acknowledge. */
+  ackCursor(): void {}
+
   /** The peer stores nothing, so there is no conversation to create. */
   async createConversation(): Promise<void> {}
 

@@ -121,6 +121,13 @@ export class DeviceSocket implements BenchDevice {
     this.send(pushFrame(g, ++this.mid, conversationId, content))
   }
 
+  private ackedCursor = 0
+  ackCursor(): void {
+    if (this.cursor <= this.ackedCursor) return
+    this.ackedCursor = this.cursor
+    this.send(encodeMsgpack({ t: 'ack', cursor: this.cursor }))
+  }
+
   send(bytes: Uint8Array): void {
     if (!this.closed) this.ws.send(bytes)
   }

@@ -8,6 +8,10 @@ import { messageContent, pushNumberOf } from './messages.ts'
 import { StepTracker, type StepCounts } from './step.ts'
 
 export const DEVICES_PER_USER = 3
+/** How often each device sends its device `ack` while a step runs (protocol/PROTOCOL.md: every few seconds). */
+const DEVICE_ACK_MS = 2000
+/** The devices ack in this many slices, so the acks are spread over the period. */
+const ACK_SLICES = 20
 
 export interface ShardConfig {
   wsUrl: string
@@ -118,6 +122,8 @@ export class LoadGenerator {
     let windowOpen = false
     let maxBuffered = 0
     let lastProgress = now()
+    let lastAckSweep = now()
+    let ackSlice = 0
     let elu0 = performance.eventLoopUtilization()
     let elu = NaN
     await new Promise<void>((resolve) => {
@@ -135,6 +141,12 @@ export class LoadGenerator {
           const dev = this.devices[u * DEVICES_PER_USER]!
           dev.push(g, this.conversations[u]!, this.content)
           tracker.onSent(g, t0 + i * interval, now())
+        }
+        if (at - lastAckSweep >= DEVICE_ACK_MS / ACK_SLICES) {
+          // Every device acks its cursor every DEVICE_ACK_MS, a slice of them at a time.
+          lastAckSweep = at
+          ackSlice = (ackSlice + 1) % ACK_SLICES
+          for (let d = ackSlice; d < this.devices.length; d += ACK_SLICES) this.devices[d]?.ackCursor()
         }
         if (at - lastProgress >= 1000) {
           lastProgress = at
