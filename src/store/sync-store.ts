@@ -1,6 +1,6 @@
 import type { SqlClient } from './sql-client.ts'
 import { PushStore } from './push-store.ts'
-import { byUserThenDevice, type RecordRow, type UserState } from './rows.ts'
+import { deviceKey, type RecordRow, type UserState } from './rows.ts'
 
 export interface PullPage {
   head: number
@@ -92,22 +92,26 @@ export class SyncStore {
   }
 
   /**
-   * Records the cursors devices acknowledged; never moves a cursor backwards. The rows are locked
-   * first, in lock order: group commits update the same rows, and any other order could deadlock.
+   * Records the cursors devices acknowledged; never moves a cursor backwards. Group commits
+   * update the same rows: a row one of them holds is skipped rather than waited for (waiting
+   * would hold the rows already taken and make later commits queue behind it). Resolves with
+   * the acks not written: rows that were busy, or gone.
    */
-  async saveAcks(acks: Array<{ userId: string; deviceId: string; cursor: number }>, now: number): Promise<void> {
-    if (acks.length === 0) return
-    const ordered = [...acks].sort(byUserThenDevice)
-    await this.db.query(
+  async saveAcks<A extends { userId: string; deviceId: string; cursor: number }>(acks: A[], now: number): Promise<A[]> {
+    if (acks.length === 0) return []
+    const { rows } = await this.db.query<{ user_id: string; id: string }>(
       `WITH locked AS MATERIALIZED (
          SELECT d.user_id, d.id, k.c FROM devices d
-           JOIN unnest($1::text[], $2::text[], $3::int8[]) WITH ORDINALITY AS k(u, i, c, n) ON d.user_id = k.u AND d.id = k.i
-          ORDER BY k.n FOR UPDATE OF d
+           JOIN unnest($1::text[], $2::text[], $3::int8[]) AS k(u, i, c) ON d.user_id = k.u AND d.id = k.i
+            FOR UPDATE OF d SKIP LOCKED
        )
        UPDATE devices d SET acked_cursor = GREATEST(d.acked_cursor, l.c), last_seen = $4
-         FROM locked l WHERE d.user_id = l.user_id AND d.id = l.id`,
-      [ordered.map((a) => a.userId), ordered.map((a) => a.deviceId), ordered.map((a) => a.cursor), now],
+         FROM locked l WHERE d.user_id = l.user_id AND d.id = l.id
+       RETURNING d.user_id, d.id`,
+      [acks.map((a) => a.userId), acks.map((a) => a.deviceId), acks.map((a) => a.cursor), now],
     )
+    const written = new Set(rows.map((r) => deviceKey(r.user_id, r.id)))
+    return acks.filter((a) => !written.has(deviceKey(a.userId, a.deviceId)))
   }
 
   /** Live record counts and last update per collection, and the recycle bin's size. */

@@ -3,6 +3,7 @@ import { encodeMsgpack } from '../../protocol/codec.ts'
 import { createPostgresClient } from '../../src/store/postgres.ts'
 import { migrate } from '../../src/store/migrate.ts'
 import { SyncStore } from '../../src/store/sync-store.ts'
+import { AckRecorder } from '../../src/sync/ack-recorder.ts'
 import { WriteConflict, type BatchWrite } from '../../src/store/push-store.ts'
 import { recordKey } from '../../src/store/rows.ts'
 import { freshPostgresSchema, postgresAvailable } from '../helpers/services.ts'
@@ -63,9 +64,45 @@ t.test('concurrent group-commit writes and ack flushes on the same devices never
     else if (write.reason instanceof WriteConflict) writeFailures++
     else throw write.reason
     if (ack.status === 'rejected') ackFailures++
+    // Rows the write held were skipped: written now that it is done, as the next flush would.
+    else if (ack.value.length > 0) t.same(await store.saveAcks(ack.value, 2), [], 'a skipped ack is written once its row is free')
   }
   t.equal(writeFailures, 0, `no write was refused in ${rounds} rounds (a deadlock refuses it)`)
   t.equal(ackFailures, 0, 'no ack flush failed')
   const { rows } = await db.query<{ n: number; acked: number }>('SELECT count(*)::int8 AS n, min(acked_cursor) AS acked FROM records r JOIN devices d ON d.user_id = r.user_id AND d.id = r.device_id')
   t.same(rows[0], { n: rounds * users.length, acked: rounds - 1 }, 'every record written, every ack recorded')
+})
+
+t.test('an ack flush skips a device row a commit holds and writes it at the next flush', async (t) => {
+  if (!(await postgresAvailable())) return void t.skip('Postgres is not running', () => {})
+  const schema = await freshPostgresSchema()
+  const db = createPostgresClient({ url: schema.url, max: 3 })
+  t.teardown(async () => (await db.close(), await schema.drop()))
+  await migrate(db)
+  await db.query(`INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'u1', 'x', 1)`)
+  await db.query(`INSERT INTO devices (user_id, id, created_at, last_seen) VALUES ('u1', 'busy', 1, 1), ('u1', 'free', 1, 1)`)
+  const store = new SyncStore(db)
+  const acks = new AckRecorder(store, 3_600_000)
+  const cursors = async () =>
+    Object.fromEntries((await db.query<{ id: string; acked_cursor: number }>('SELECT id, acked_cursor FROM devices ORDER BY id')).rows.map((r) => [r.id, r.acked_cursor]))
+
+  // A transaction (standing in for a group commit) holds the row of device `busy`.
+  let release!: () => void
+  let held!: () => void
+  const holding = new Promise<void>((r) => (held = r))
+  const commit = db.transaction(async (tx) => {
+    await tx.query(`SELECT 1 FROM devices WHERE user_id = 'u1' AND id = 'busy' FOR UPDATE`)
+    held()
+    await new Promise<void>((r) => (release = r))
+  })
+  await holding
+  acks.record('u1', 'busy', 5)
+  acks.record('u1', 'free', 7)
+  await acks.flush()
+  t.same(await cursors(), { busy: 0, free: 7 }, 'the flush does not wait for the busy row; the free one is written')
+  release()
+  await commit
+  await acks.flush()
+  t.same(await cursors(), { busy: 5, free: 7 }, 'the next flush writes the ack it skipped')
+  await acks.stop()
 })
