@@ -50,10 +50,11 @@ export interface OpResultRow {
 }
 
 /**
- * The one order in which every statement locks users' counter rows and devices' rows, so two
- * statements never wait on each other in a cycle (a deadlock costs Postgres's deadlock_timeout,
- * 1 s by default). Sorted here, not by SQL ORDER BY, whose collation may order text otherwise;
- * statements lock in the order of the arrays they are given.
+ * The one order in which every statement that waits for them locks users' counter rows and
+ * devices' rows, so two statements never wait on each other in a cycle (a deadlock costs
+ * Postgres's deadlock_timeout, 1 s by default). Sorted here, not by SQL ORDER BY, whose
+ * collation may order text otherwise; statements lock in the order of the arrays they are
+ * given. (The ack flush does not wait: it skips busy rows.)
  */
 export function byUserThenDevice(a: { userId: string; deviceId?: string }, b: { userId: string; deviceId?: string }): number {
   if (a.userId !== b.userId) return a.userId < b.userId ? -1 : 1

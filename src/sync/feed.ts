@@ -191,7 +191,7 @@ export class Feeds {
       } catch {
         return // the store is unreachable: the next check tries again
       }
-      const behind = chunk.filter((f) => f.head !== undefined && heads.get(f.user) !== f.head)
+      const behind = chunk.filter((f) => heads.get(f.user) !== f.head)
       await Promise.all(behind.map((f) => f.fill(cause).catch(() => {})))
     }
   }

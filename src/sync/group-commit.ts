@@ -67,12 +67,13 @@ export class GroupCommitter<J extends { userId: string; weight: number }> {
         // The previous batch is answered once this one's statement is written: the Postgres pool
         // writes it in a process.nextTick queued during the call above, so one queued now runs after.
         // A batch that committed without I/O (PGlite) may get here first: answers run in commit order.
-        if (committed) {
+        const previous = committed
+        committed = undefined // handed over: the finally below must not answer it again
+        if (previous) {
           flush()
-          const s = (scheduled = committed)
-          process.nextTick(() => scheduled === s && flush())
+          scheduled = previous
+          process.nextTick(() => scheduled === previous && flush())
         }
-        committed = undefined
         committed = await committing
       }
     } finally {

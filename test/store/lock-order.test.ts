@@ -9,12 +9,13 @@ import { recordKey } from '../../src/store/rows.ts'
 import { freshPostgresSchema, postgresAvailable } from '../helpers/services.ts'
 
 /**
- * Group commits and ack flushes update the same device rows from separate connections. Each
- * takes the rows in whatever order its batch holds them; the store must lock them in one order,
- * or the two statements deadlock (Postgres breaks the cycle after deadlock_timeout, 1 s by
- * default: a stalled batch, or lost acks). Postgres only: PGlite runs one statement at a time.
+ * Group commits, device registration (addDevices) and ack flushes update the same device rows
+ * from separate connections, each given the rows in whatever order its batch holds them. The
+ * first two must lock in one order and the flush must not wait at all, or statements deadlock
+ * (Postgres breaks the cycle after deadlock_timeout, 1 s by default: a stalled batch, or lost
+ * acks). Postgres only: PGlite runs one statement at a time.
  */
-t.test('concurrent group-commit writes and ack flushes on the same devices never deadlock', async (t) => {
+t.test('concurrent group-commit writes, device registrations and ack flushes never deadlock', async (t) => {
   if (!(await postgresAvailable())) return void t.skip('Postgres is not running', () => {})
   const schema = await freshPostgresSchema()
   const url = new URL(schema.url)
@@ -44,6 +45,7 @@ t.test('concurrent group-commit writes and ack flushes on the same devices never
   }
   let writeFailures = 0
   let ackFailures = 0
+  let registerFailures = 0
   const rounds = 300
   for (let round = 0; round < rounds; round++) {
     const batch: BatchWrite = { records: [], results: [], devices: [], users: [], absent: new Set(), now: 1 }
@@ -59,7 +61,9 @@ t.test('concurrent group-commit writes and ack flushes on the same devices never
       ;(batch.absent as Set<string>).add(recordKey(users[u]!, 'notes', id))
     }
     const acks = shuffled().map((u) => ({ userId: users[u]!, deviceId: devices[u]!, cursor: round }))
-    const [write, ack] = await Promise.allSettled([store.push.write(batch), store.saveAcks(acks, 2)])
+    const known = shuffled().map((u) => ({ userId: users[u]!, deviceId: devices[u]! }))
+    const [write, ack, register] = await Promise.allSettled([store.push.write(batch), store.saveAcks(acks, 2), store.push.addDevices(known, 2)])
+    if (register.status === 'rejected') registerFailures++
     if (write.status === 'fulfilled') for (let u = 0; u < users.length; u++) seq[u]!++
     else if (write.reason instanceof WriteConflict) writeFailures++
     else throw write.reason
@@ -69,6 +73,7 @@ t.test('concurrent group-commit writes and ack flushes on the same devices never
   }
   t.equal(writeFailures, 0, `no write was refused in ${rounds} rounds (a deadlock refuses it)`)
   t.equal(ackFailures, 0, 'no ack flush failed')
+  t.equal(registerFailures, 0, 'no device registration failed')
   const { rows } = await db.query<{ n: number; acked: number }>('SELECT count(*)::int8 AS n, min(acked_cursor) AS acked FROM records r JOIN devices d ON d.user_id = r.user_id AND d.id = r.device_id')
   t.same(rows[0], { n: rounds * users.length, acked: rounds - 1 }, 'every record written, every ack recorded')
 })
