@@ -39,17 +39,27 @@ export interface EngineOptions {
   onBatch?: (info: { pushes: number; ops: number; ms: number }) => void
 }
 
+/** Who waits for a push: called once, with the outcome or the error, right after the commit. */
+export interface PushAnswer {
+  ok(outcome: PushOutcome): void
+  failed(err: unknown): void
+  /**
+   * Wraps the answer and this node's fan-out of the push's changes (the pusher's own echo
+   * among them), so a socket can send both in one write instead of two.
+   */
+  together?(send: () => void): void
+}
+
 interface PushJob {
   userId: string
   deviceId: string
   ops: Op[]
   weight: number
-  resolve(outcome: PushOutcome): void
-  reject(err: unknown): void
+  answer: PushAnswer
 }
 
-/** A job's answer inside a batch: the outcome to resolve with, or the error to reject with. */
-type JobAnswer = { outcome: PushOutcome; batch?: ChangeBatch } | { error: HubError }
+/** A job's result inside a batch: its outcome (and the changes to publish), or its error. */
+type JobResult = { outcome: PushOutcome; batch?: ChangeBatch } | { error: HubError }
 
 /**
  * The sync engine: pushes become rows under the user's seq (group-committed), committed
@@ -70,17 +80,30 @@ export class SyncEngine {
 
   /** Applies a push atomically; resolves after commit, before anyone else can see it. */
   push(userId: string, deviceId: string, ops: Op[]): Promise<PushOutcome> {
+    return new Promise((ok, failed) => this.submit(userId, deviceId, ops, { ok, failed }))
+  }
+
+  /** `push` for a caller that answers synchronously (a socket: its ack and echo leave together). */
+  submit(userId: string, deviceId: string, ops: Op[], answer: PushAnswer): void {
     if (ops.length > this.opts.maxOpsPerPush) {
-      return Promise.reject(new HubError('too_large', `${ops.length} ops in one push, over the ${this.opts.maxOpsPerPush} limit`))
+      return answer.failed(new HubError('too_large', `${ops.length} ops in one push, over the ${this.opts.maxOpsPerPush} limit`))
     }
-    const pushed = new Promise<PushOutcome>((resolve, reject) => this.committer.submit({ userId, deviceId, ops, weight: ops.length, resolve, reject }))
-    const settled = pushed.then(
-      () => {},
-      () => {},
-    )
+    let done!: () => void
+    const settled = new Promise<void>((resolve) => (done = resolve))
     this.inflight.add(settled)
-    void settled.finally(() => this.inflight.delete(settled))
-    return pushed
+    void settled.then(() => this.inflight.delete(settled))
+    const job: PushJob = {
+      userId,
+      deviceId,
+      ops,
+      weight: ops.length,
+      answer: {
+        ok: (outcome) => (done(), answer.ok(outcome)),
+        failed: (err) => (done(), answer.failed(err)),
+        together: answer.together,
+      },
+    }
+    this.committer.submit(job)
   }
 
   /** Resolves when every push received before this call has committed or failed (drain). */
@@ -101,9 +124,9 @@ export class SyncEngine {
   /** Commits a batch; resolves with the work of answering it, which the committer runs next. */
   private async runBatch(jobs: PushJob[]): Promise<Settle | void> {
     const started = performance.now()
-    let answers: JobAnswer[]
+    let results: JobResult[]
     try {
-      answers = await this.commit(jobs)
+      results = await this.commit(jobs)
     } catch (err) {
       if (jobs.length > 1 && !(err instanceof HubError && err.code === 'unavailable')) {
         // One push broke the shared transaction: give each its own, so only that one fails.
@@ -114,17 +137,22 @@ export class SyncEngine {
         err instanceof HubError ? err
         : err instanceof WriteConflict ? new HubError('unavailable', 'too many concurrent writes for this user, nothing was applied; retry')
         : new HubError('internal', 'push failed, nothing was applied')
-      for (const job of jobs) job.reject(error)
+      for (const job of jobs) job.answer.failed(error)
       return
     }
     this.opts.onBatch?.({ pushes: jobs.length, ops: jobs.reduce((n, j) => n + j.weight, 0), ms: performance.now() - started })
     // Durable before visible: answer and publish only once the transaction committed.
     return () =>
       jobs.forEach((job, i) => {
-        const answer = answers[i]!
-        if ('error' in answer) return job.reject(answer.error)
-        job.resolve(answer.outcome)
-        if (answer.batch) this.publish(answer.batch)
+        const result = results[i]!
+        if ('error' in result) return job.answer.failed(result.error)
+        // The fan-out first: a pusher sees its own change before the ack that names its seq.
+        const send = () => {
+          if (result.batch) this.publish(result.batch)
+          job.answer.ok(result.outcome)
+        }
+        if (job.answer.together) job.answer.together(send)
+        else send()
       })
   }
 
@@ -140,7 +168,7 @@ export class SyncEngine {
    * (another node writing for the same user), again inside a transaction holding the users'
    * counter rows, where nothing it read can move, so contention ends in a wait, not a livelock.
    */
-  private async commit(jobs: PushJob[]): Promise<JobAnswer[]> {
+  private async commit(jobs: PushJob[]): Promise<JobResult[]> {
     for (let attempt = 1; ; attempt++) {
       try {
         if (attempt === 1) {
@@ -169,22 +197,22 @@ export class SyncEngine {
     return inputs
   }
 
-  private async planBatch(store: PushStore, jobs: PushJob[], inputs: BatchInputs, now: number): Promise<JobAnswer[]> {
+  private async planBatch(store: PushStore, jobs: PushJob[], inputs: BatchInputs, now: number): Promise<JobResult[]> {
     const { users, devices, rows, firstAnswers } = inputs
     const readLastMid = new Map([...devices].map(([key, d]) => [key, d.lastMid]))
     const ctx = { registry: this.registry, maxRecordBytes: this.opts.maxRecordBytes, trashRetentionMs: this.opts.trashRetentionMs, now }
     const plans = new Map<string, UserPlan>()
     const results: OpResultRow[] = []
-    const answers: JobAnswer[] = []
+    const outcomes: JobResult[] = []
     for (const job of jobs) {
       const user = users.get(job.userId)
       const device = devices.get(deviceKey(job.userId, job.deviceId))
       if (!user || !device) {
-        answers.push({ error: new HubError('unauthorized', 'unknown user') })
+        outcomes.push({ error: new HubError('unauthorized', 'unknown user') })
         continue
       }
       if (device.revoked) {
-        answers.push({ error: new HubError('forbidden', 'this device was revoked') })
+        outcomes.push({ error: new HubError('forbidden', 'this device was revoked') })
         continue
       }
       let plan = plans.get(job.userId)
@@ -207,7 +235,7 @@ export class SyncEngine {
         }
         opResults.push(result)
       }
-      answers.push({
+      outcomes.push({
         outcome: { cursor: plan.seq, results: opResults },
         batch: changes.length > 0 ? { user: job.userId, from, to: plan.seq, changes } : undefined,
       })
@@ -226,7 +254,7 @@ export class SyncEngine {
       await store.write({ ...written, records: [...plans.values()].flatMap((p) => [...p.dirty.values()]), results, absent: inputs.assumedAbsent, now })
       this.known.wrote(written.users, written.devices)
     }
-    return answers
+    return outcomes
   }
 
   /** One page of the user's stream after `since`, restricted to their scope and `collections`. */

@@ -227,13 +227,14 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
   }
 
   private push(frame: PushFrame): void {
-    this.deps.engine.push(this.userId, this.deviceId, frame.ops).then(
-      (outcome) => this.send({ t: 'ack', ref: frame.ref, cursor: outcome.cursor, results: outcome.results }),
-      (err) => {
+    this.deps.engine.submit(this.userId, this.deviceId, frame.ops, {
+      ok: (outcome) => this.send({ t: 'ack', ref: frame.ref, cursor: outcome.cursor, results: outcome.results }),
+      failed: (err) => {
         if (err instanceof HubError && err.code === 'forbidden') return this.bye('revoked')
         this.refuse(err, frame.ref)
       },
-    )
+      together: (send) => this.conn.cork(send),
+    })
   }
 
   // ---- the change stream --------------------------------------------------------------------

@@ -57,6 +57,8 @@ export async function startUwsServer(uws: UwsModule, opts: TransportOptions): Pr
           // break the stream, so the socket goes and the client resumes by cursor.
           if (ws.send(frame, typeof frame !== 'string') === 2) conn.close(CLOSE.tryAgain, 'send buffer full')
         },
+        // uWS throws on a closed socket's cork; sends to it are no-ops then anyway.
+        cork: (fn) => void (data.closed ? fn() : ws.cork(fn)),
         get bufferedAmount() {
           return data.closed ? 0 : ws.getBufferedAmount()
         },

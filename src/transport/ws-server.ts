@@ -22,10 +22,10 @@ export async function startWsServer(opts: TransportOptions): Promise<TransportSe
       socket.end(`HTTP/1.1 ${accepting ? '404 Not Found' : '503 Service Unavailable'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
       return
     }
-    wss.handleUpgrade(req, socket, head, (ws) => attach(ws, remoteOf(req)))
+    wss.handleUpgrade(req, socket, head, (ws) => attach(ws, socket, remoteOf(req)))
   })
 
-  const attach = (ws: WebSocket, remoteAddress: string) => {
+  const attach = (ws: WebSocket, socket: Duplex, remoteAddress: string) => {
     sockets.add(ws)
     let closed = false
     let lastSeen = Date.now()
@@ -33,6 +33,14 @@ export async function startWsServer(opts: TransportOptions): Promise<TransportSe
       remoteAddress,
       send: (data) => {
         if (!closed) ws.send(data, { binary: typeof data !== 'string' })
+      },
+      cork: (fn) => {
+        socket.cork()
+        try {
+          fn()
+        } finally {
+          socket.uncork()
+        }
       },
       get bufferedAmount() {
         return ws.bufferedAmount
@@ -56,7 +64,7 @@ export async function startWsServer(opts: TransportOptions): Promise<TransportSe
     })
     ws.on('pong', () => (lastSeen = Date.now()))
     // ws has no drain event of its own; the TCP socket's is the same signal.
-    ;(ws as unknown as { _socket: Duplex })._socket.on('drain', () => session.drain())
+    socket.on('drain', () => session.drain())
     ws.on('error', () => ws.terminate())
     ws.on('close', (code: number) => {
       closed = true

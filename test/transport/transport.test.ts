@@ -107,6 +107,41 @@ for (const kind of ['uws', 'ws'] as const) {
       await waitUntil(() => server.closedCodes.length === 1)
     })
 
+    t.test('cork: frames sent inside arrive whole and in order, other sockets included', async (t) => {
+      const a = await connect(s.ws)
+      const b = await connect(s.ws)
+      await waitUntil(() => s.seen.length >= 2)
+      const [sa, sb] = s.seen.slice(-2) as [Seen, Seen]
+      let ran = false
+      sa.conn.cork(() => {
+        sa.conn.send(new Uint8Array([1]))
+        sb.conn.send('to b, while a is corked')
+        sa.conn.send('two')
+        sa.conn.send(new Uint8Array(100_000).fill(3)) // larger than any cork buffer
+        ran = true
+      })
+      t.ok(ran, 'cork runs its function at once')
+      await waitUntil(() => a.got.length === 3 && b.got.length === 1)
+      t.same([...a.got[0]!.data], [1])
+      t.equal(a.got[1]!.data.toString(), 'two')
+      t.equal(a.got[2]!.data.length, 100_000)
+      t.ok(a.got[2]!.data.every((x) => x === 3), 'the large frame arrives intact')
+      t.equal(b.got[0]!.data.toString(), 'to b, while a is corked')
+
+      sa.conn.cork(() => {
+        sa.conn.send('last words')
+        sa.conn.close(4403, 'revoked')
+        sa.conn.send('after close: dropped')
+      })
+      t.equal(await a.closed, 4403, 'a close inside cork goes out after the frames before it')
+      t.equal(a.got.at(-1)!.data.toString(), 'last words')
+      let after = false
+      sa.conn.cork(() => (after = true))
+      t.ok(after, 'cork on a closed socket still runs its function, without throwing')
+      b.ws.close(1000)
+      await b.closed
+    })
+
     t.test('frames over the hard limit end the socket', async (t) => {
       const c = await connect(s.ws)
       c.ws.send(Buffer.alloc(64 * 1024 + 1))
