@@ -12,7 +12,11 @@ t.test('devices of one user stay in sync, exactly once and in order', async (t) 
     const bobSeen = collect(bobPhone)
     for (const c of [phone, pc, tablet, bobPhone]) t.equal(await c.subscribe(0), 0, 'empty account syncs at cursor 0')
 
+    const order: string[] = []
+    phone.on('changes', () => order.push('changes'))
+    phone.on('ack', () => order.push('ack'))
     const ack = await phone.push([messagePut(1, 'm1')])
+    t.same(order, ['changes', 'ack'], 'a live pusher gets its own change, then the ack')
     t.same(ack.results, [{ ok: true, seq: 1, id: 'm1' }], 'push acked with its seq')
     t.equal(ack.cursor, 1)
     await Promise.all(seen.map((s) => s.waitFor(() => s.seqs().length === 1)))
