@@ -124,9 +124,9 @@ export class SyncEngine {
   /** Commits a batch; resolves with the work of answering it, which the committer runs next. */
   private async runBatch(jobs: PushJob[]): Promise<Settle | void> {
     const started = performance.now()
-    let results: JobResult[]
+    let outcomes: JobResult[]
     try {
-      results = await this.commit(jobs)
+      outcomes = await this.commit(jobs)
     } catch (err) {
       if (jobs.length > 1 && !(err instanceof HubError && err.code === 'unavailable')) {
         // One push broke the shared transaction: give each its own, so only that one fails.
@@ -144,7 +144,7 @@ export class SyncEngine {
     // Durable before visible: answer and publish only once the transaction committed.
     return () =>
       jobs.forEach((job, i) => {
-        const result = results[i]!
+        const result = outcomes[i]!
         if ('error' in result) return job.answer.failed(result.error)
         // The fan-out first: a pusher sees its own change before the ack that names its seq.
         const send = () => {

@@ -60,6 +60,11 @@ class UserFeed {
     this.drainWaiting()
   }
 
+  /** True when the store holds changes this feed has not delivered (its head is below `storeHead`). */
+  isBehind(storeHead: number | undefined): boolean {
+    return this.head !== undefined && storeHead !== undefined && this.head < storeHead
+  }
+
   /** Reads everything after head from the store (position check, poke, gap); later batches then trim. */
   async fill(cause: 'gap' | 'poke' | 'check'): Promise<void> {
     if (this.filling || this.head === undefined) return
@@ -179,7 +184,9 @@ export class Feeds {
   /**
    * Position check: compares every feed with the store and fills what is missing. The heads are
    * read for many users per statement, and only a feed behind its stream reads changes: the check
-   * costs a few queries per node, not one per user, and does not crowd out the commits.
+   * costs a few queries per node, not one per user, and does not crowd out the commits. A commit
+   * still on its way to this feed (answered and published a moment after it is stored) looks
+   * like a gap, so a feed gets the same wait as an out-of-order batch before the store is read.
    */
   async checkAll(cause: 'check' = 'check'): Promise<void> {
     const feeds = [...this.feeds.values()].filter((f) => f.head !== undefined)
@@ -191,8 +198,11 @@ export class Feeds {
       } catch {
         return // the store is unreachable: the next check tries again
       }
-      const behind = chunk.filter((f) => heads.get(f.user) !== f.head)
-      await Promise.all(behind.map((f) => f.fill(cause).catch(() => {})))
+      const behind = chunk.filter((f) => f.isBehind(heads.get(f.user)))
+      if (behind.length === 0) continue
+      await new Promise((resolve) => setTimeout(resolve, this.opts.gapWaitMs))
+      const missing = behind.filter((f) => f.isBehind(heads.get(f.user)))
+      await Promise.all(missing.map((f) => f.fill(cause).catch(() => {})))
     }
   }
 

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { createMemoryBus } from '../../src/bus/memory.ts'
+import type { ChangeBatch } from '../../src/bus/port.ts'
 import { createPostgresClient } from '../../src/store/postgres.ts'
 import { createPgliteClient } from '../../src/store/pglite.ts'
 import { migrate } from '../../src/store/migrate.ts'
@@ -69,5 +70,45 @@ for (const adapter of adapters) {
     await feeds.checkAll()
     t.equal(fills.length, 2, 'a second check finds every feed current and reads no changes')
     t.equal(seen.get('u1')!.length, 1, 'and delivers nothing twice')
+
+    // Commits whose publish reaches the feed while the check runs: right after the heads are read
+    // (the feed is then ahead of what was read), or during the wait (it catches up). Neither is a gap.
+    await db.query(`INSERT INTO users (id, username, password_hash, created_at) VALUES ('v1', 'v1', 'x', 1), ('v2', 'v2', 'x', 1)`)
+    await db.query(`INSERT INTO user_state (user_id, epoch) VALUES ('v1', 'e1'), ('v2', 'e1')`)
+    const held: ChangeBatch[] = []
+    for (const u of ['v1', 'v2']) committing.subscribe(u, (b) => void held.push(b))
+    let afterHeads = async () => {}
+    const racing = Object.assign(Object.create(store) as SyncStore, {
+      heads: async (userIds: string[]) => {
+        const heads = await store.heads(userIds)
+        await afterHeads()
+        return heads
+      },
+    })
+    const raceFills: string[] = []
+    const raceFeeds = new Feeds({ bus: listening, store: racing, gapWaitMs: 200, onGapFill: (cause) => raceFills.push(cause) })
+    t.teardown(() => raceFeeds.close())
+    const got = new Map<string, number[]>([['v1', []], ['v2', []]])
+    for (const u of ['v1', 'v2']) {
+      raceFeeds.attach(u, { onBatch: (b) => got.get(u)!.push(b.to) })
+      raceFeeds.seed(u, 0)
+    }
+    await engine.push('v1', 'd1', [conversation(1, 'x')]) // v1 at seq 1 in the store, its publish held back
+    await engine.push('v2', 'd2', [conversation(1, 'y')]) // v2 likewise
+    const [v1First, v2First] = held.splice(0)
+    afterHeads = async () => {
+      afterHeads = async () => {}
+      // v1: its held publish and a newer commit reach the feed before the comparison, which then
+      // sees the feed at seq 2 against the 1 it read.
+      listening.publish(v1First!)
+      await engine.push('v1', 'd1', [conversation(2, 'x2')])
+      listening.publish(held.splice(0)[0]!)
+      // v2: its held publish lands during the wait.
+      setTimeout(() => listening.publish(v2First!), 20)
+    }
+    await raceFeeds.checkAll()
+    t.same(raceFills, [], 'no fill is read or counted for a feed that was only waiting for a publish')
+    t.same(got.get('v1'), [1, 2], 'v1 got both commits, live, once each')
+    t.same(got.get('v2'), [1], 'v2 got its commit, live, once')
   })
 }
