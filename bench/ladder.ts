@@ -190,6 +190,7 @@ function stepLine(r: StepRow): string {
     (r.server.redisCpuCores === undefined ? '; ' : `, redis ${(r.server.redisCpuCores * 100).toFixed(0)}%; `) +
     `generator ELU ${(r.generator.elu * 100).toFixed(0)}% (busiest thread) CPU ${(r.generator.cpu * 100).toFixed(0)}% (sys ${(r.generator.cpuSystem * 100).toFixed(0)}%), send lag p99 ${r.sendLag.p99.toFixed(1)} ms; other processes ${(r.otherCpuCores * 100).toFixed(0)}%` +
     (r.generatorBound ? ' [generator-bound]' : '') +
+    (r.slowWindows.length ? `; slowest 100 ms by push→ack: ${r.slowWindows.map((w) => `${w.maxAckMs.toFixed(0)} ms at ${w.atSec.toFixed(1)} s`).join(', ')}` : '') +
     (r.reasons.length ? `; ${r.reasons.join('; ')}` : '')
   )
 }

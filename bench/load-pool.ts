@@ -4,7 +4,7 @@ import type { ClientKind } from './device-port.ts'
 import type { ShardConfig, ShardOutcome, ShardProgress, ShardStepPlan } from './load.ts'
 import type { WorkerMessage, WorkerRequest } from './load-worker.ts'
 import type { StepCounts } from './step.ts'
-import { summarizeAll, type Summary } from './stats.ts'
+import { slowestWindows, summarizeAll, type SlowWindow, type Summary } from './stats.ts'
 
 export interface PoolConfig {
   wsUrl: string
@@ -40,6 +40,8 @@ export interface StepOutcome {
   ackLatency: Summary
   /** Scheduled send → handed to the socket, ms: the generator's own lateness. */
   sendLag: Summary
+  /** The measured window's slowest 100 ms windows by push→ack, slowest first: a stall shows here. */
+  slowWindows: SlowWindow[]
   /** Busiest generator thread's event-loop utilisation (0..1); the process's CPU in cores, and the kernel's part of it. */
   generator: { threads: number; elu: number; cpu: number; cpuSystem: number; maxBufferedBytes: number }
   firstError?: string
@@ -51,6 +53,8 @@ export interface StepOutcome {
 
 /** Time for a step request to reach every thread before the schedule starts. */
 const START_DELAY_MS = 50
+/** Slowest windows a step reports. */
+const SLOW_WINDOWS = 3
 
 /** The load generator as a whole: N threads, each a LoadGenerator over a share of the users. */
 export class LoadPool {
@@ -142,6 +146,7 @@ export class LoadPool {
       latency: summarizeAll(parts.map((p) => p.latency)),
       ackLatency: summarizeAll(parts.map((p) => p.ackLatency)),
       sendLag: summarizeAll(parts.map((p) => p.sendLag)),
+      slowWindows: slowestWindows(parts.map((p) => p.ackMaxByWindow), SLOW_WINDOWS),
       generator: {
         threads: this.workers.length,
         elu: Math.max(...parts.map((p) => p.elu)),

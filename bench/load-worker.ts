@@ -32,7 +32,7 @@ async function handle(req: WorkerRequest): Promise<{ result?: unknown; transfer?
       return {}
     case 'step': {
       const out = await gen!.runStep(req.arg, (p) => post({ type: 'progress', ...p }))
-      return { result: out, transfer: [out.latency.buffer, out.ackLatency.buffer, out.sendLag.buffer] as ArrayBuffer[] }
+      return { result: out, transfer: [out.latency.buffer, out.ackLatency.buffer, out.sendLag.buffer, out.ackMaxByWindow.buffer] as ArrayBuffer[] }
     }
     case 'close':
       await gen?.close()

@@ -53,6 +53,8 @@ export interface ShardOutcome {
   latency: Float64Array
   ackLatency: Float64Array
   sendLag: Float64Array
+  /** Slowest push→ack per 100 ms of the measured window (stats.ts). */
+  ackMaxByWindow: Float64Array
   elu: number
   maxBufferedBytes: number
   firstError?: string

@@ -75,3 +75,42 @@ export function summarize(values: Float64Array): Summary {
     max: sorted.length ? sorted[sorted.length - 1]! : NaN,
   }
 }
+
+/** Width of the windows a step's timeline is cut into, ms. */
+export const WINDOW_MS = 100
+
+/** A window of a step's measured time and the slowest push→ack scheduled in it. */
+export interface SlowWindow {
+  /** Seconds from the start of the measured window. */
+  atSec: number
+  maxAckMs: number
+}
+
+/**
+ * The slowest push→ack per window of the measured time, indexed by window. Pushes are placed by
+ * their scheduled time; windows whose pushes all belong to other threads (or none was acked) stay 0.
+ */
+export function ackMaxByWindow(scheduledAt: Float64Array, ackedAt: Float64Array, measureFrom: number, measureUntil: number, windowMs = WINDOW_MS): Float64Array {
+  const out = new Float64Array(Math.max(0, Math.ceil((measureUntil - measureFrom) / windowMs)))
+  for (let i = 0; i < scheduledAt.length; i++) {
+    const s = scheduledAt[i]!
+    if (s < measureFrom || s >= measureUntil || ackedAt[i] === 0) continue
+    const w = Math.floor((s - measureFrom) / windowMs)
+    out[w] = Math.max(out[w]!, ackedAt[i]! - s)
+  }
+  return out
+}
+
+/**
+ * The `count` windows with the slowest acks, slowest first, from every thread's timeline. A
+ * stall shows as one or two windows far above the rest; saturation as many windows alike.
+ */
+export function slowestWindows(parts: Float64Array[], count: number, windowMs = WINDOW_MS): SlowWindow[] {
+  const merged = new Float64Array(Math.max(0, ...parts.map((p) => p.length)))
+  for (const p of parts) for (let i = 0; i < p.length; i++) merged[i] = Math.max(merged[i]!, p[i]!)
+  return [...merged]
+    .map((maxAckMs, i) => ({ atSec: (i * windowMs) / 1000, maxAckMs }))
+    .filter((w) => w.maxAckMs > 0)
+    .sort((a, b) => b.maxAckMs - a.maxAckMs)
+    .slice(0, count)
+}

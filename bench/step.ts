@@ -1,4 +1,4 @@
-import { Samples } from './stats.ts'
+import { ackMaxByWindow, Samples } from './stats.ts'
 
 /** Delivery bits per push: the two measured devices, and the pusher's own echo. */
 const DEV1 = 1
@@ -151,7 +151,12 @@ export class StepTracker {
     }
   }
 
-  samples(): { latency: Float64Array; ackLatency: Float64Array; sendLag: Float64Array } {
-    return { latency: this.latency.values(), ackLatency: this.ackLatency.values(), sendLag: this.sendLag.values() }
+  samples(): { latency: Float64Array; ackLatency: Float64Array; sendLag: Float64Array; ackMaxByWindow: Float64Array } {
+    return {
+      latency: this.latency.values(),
+      ackLatency: this.ackLatency.values(),
+      sendLag: this.sendLag.values(),
+      ackMaxByWindow: ackMaxByWindow(this.scheduledAt, this.ackedAt, this.measureFrom, this.measureUntil),
+    }
   }
 }
