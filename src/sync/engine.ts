@@ -111,11 +111,6 @@ export class SyncEngine {
     return Promise.all([...this.inflight]).then(() => {})
   }
 
-  /** Resolves when every queued push has committed (drain). */
-  idle(): Promise<void> {
-    return this.committer.idle()
-  }
-
   /** Pushes queued or committing. */
   get pending(): number {
     return this.committer.pending
