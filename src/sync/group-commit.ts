@@ -8,6 +8,11 @@
  * A batch may hand back the work of answering it (acks, fan-out). The lane sends its next
  * batch's statement first and does that work while Postgres runs it, so the socket writes of
  * one batch and the commit of the next overlap instead of taking turns.
+ *
+ * With a linger, a lane that finds pushes queued when its commit returns answers that batch at
+ * once, then waits `lingerMs` for more before committing them: fewer, larger commits, as
+ * Postgres's own commit_delay, for a database that several nodes share. A lane that found its
+ * queue empty goes idle, so a push arriving then never waits for the timer.
  */
 export type Settle = () => void
 
@@ -24,6 +29,7 @@ export class GroupCommitter<J extends { userId: string; weight: number }> {
     laneCount: number,
     private readonly maxBatchWeight: number,
     private readonly runBatch: (jobs: J[]) => Promise<Settle | void>,
+    private readonly lingerMs = 0,
   ) {
     this.lanes = Array.from({ length: Math.max(1, laneCount) }, () => ({ queue: [], running: false }))
   }
@@ -75,6 +81,12 @@ export class GroupCommitter<J extends { userId: string; weight: number }> {
           process.nextTick(() => scheduled === previous && flush())
         }
         committed = await committing
+        if (this.lingerMs > 0 && lane.queue.length > 0) {
+          flush()
+          committed?.()
+          committed = undefined
+          await new Promise((resolve) => setTimeout(resolve, this.lingerMs))
+        }
       }
     } finally {
       flush()

@@ -51,6 +51,15 @@ t.test('cross-field rules', async (t) => {
   t.match(ok, { databaseUrl: 'postgres://db/x', redisUrl: 'redis://r:6379', port: 9000, transport: 'ws', secret: SECRET, warnings: [] })
 })
 
+t.test('commits linger 2 ms by default only where nodes share a database (Redis set); the setting overrides', async (t) => {
+  const base = { DATABASE_URL: 'postgres://db/x', SYNCHUB_SECRET: SECRET }
+  t.equal(loadConfig(base).commitDelayMs, 0, 'one node: no linger')
+  t.equal(loadConfig({ ...base, REDIS_URL: 'redis://r:6379' }).commitDelayMs, 2, 'a cluster: 2 ms')
+  t.equal(loadConfig({ ...base, REDIS_URL: 'redis://r:6379', SYNCHUB_COMMIT_DELAY_MS: '0' }).commitDelayMs, 0)
+  t.equal(loadConfig({ ...base, SYNCHUB_COMMIT_DELAY_MS: '5' }).commitDelayMs, 5)
+  t.match(problemsOf({ ...base, SYNCHUB_COMMIT_DELAY_MS: '500' }), [/SYNCHUB_COMMIT_DELAY_MS/], 'over 100 ms is refused')
+})
+
 t.test('empty variables count as unset', async (t) => {
   const config = loadConfig({ SYNCHUB_DATA_DIR: 'memory://', PORT: '', DATABASE_URL: '' })
   t.equal(config.port, 8080)

@@ -84,3 +84,37 @@ t.test('batches that commit without I/O are still answered in order, all before 
   events.push('idle')
   t.same(events, ['answer 1', 'answer 2', 'answer 3', 'answer 4', 'idle'])
 })
+
+t.test('a linger answers the committed batch at once, then gathers what queued and arrives before the next commit', async (t) => {
+  const events: string[] = []
+  let release!: () => void
+  const gc = new GroupCommitter<Job>(
+    1,
+    100,
+    async (jobs) => {
+      const ns = jobs.map((j) => j.n).join(',')
+      events.push(`start ${ns}`)
+      if (jobs[0]!.n === 1) await new Promise<void>((r) => (release = r))
+      return () => events.push(`answer ${ns}`)
+    },
+    1000,
+  )
+  gc.submit({ userId: 'u', weight: 1, n: 1 })
+  gc.submit({ userId: 'u', weight: 1, n: 2 }) // queued while 1 commits
+  release()
+  while (!events.includes('answer 1')) await new Promise((r) => setImmediate(r))
+  t.same(events, ['start 1', 'answer 1'], 'batch 1 is answered before its linger ends; batch 2 is not sent yet')
+  gc.submit({ userId: 'u', weight: 1, n: 3 }) // arrives during the linger
+  await gc.idle()
+  t.same(events, ['start 1', 'answer 1', 'start 2,3', 'answer 2,3'], 'what queued and what arrived commit together')
+})
+
+t.test('a linger never delays a push that finds its lane idle', async (t) => {
+  const batches: number[][] = []
+  const gc = new GroupCommitter<Job>(1, 100, async (jobs) => void batches.push(jobs.map((j) => j.n)), 60_000)
+  gc.submit({ userId: 'u', weight: 1, n: 1 })
+  await gc.idle()
+  gc.submit({ userId: 'u', weight: 1, n: 2 })
+  t.same(batches, [[1], [2]], 'the second push started its commit in the same turn as submit, not after the linger')
+  await gc.idle()
+})
