@@ -33,13 +33,6 @@ import { deviceRoutes } from './http/device-routes.ts'
 import { browseRoutes } from './http/browse-routes.ts'
 import { backupRoutes } from './http/backup-routes.ts'
 
-/**
- * Group commits in flight at once on Postgres. Two keep one batch filling while the other
- * commits; more split the load into smaller batches that cost Postgres more per push (compare
- * with `SYNCHUB_COMMIT_LANES=8 npm run bench -- --only hub --rates 5000`).
- */
-const DEFAULT_COMMIT_LANES = 2
-
 export interface Hub {
   url: string
   port: number
@@ -101,7 +94,7 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
   await withDeadline(bus.ready(), 10_000, 'the bus (Redis) did not become ready within 10 s')
   const cluster = createClusterState({ redisUrl: config.redisUrl, nodeId: config.nodeId, prefix: config.redisPrefix })
 
-  const lanes = db.kind === 'pglite' ? 1 : (config.commitLanes ?? DEFAULT_COMMIT_LANES)
+  const lanes = db.kind === 'pglite' ? 1 : config.commitLanes
   // One connection per lane, apart from the pool: no burst of reads (devices catching up after
   // a node died, exports, REST pulls) can make a commit wait for a connection.
   const commitDb = db.reserved(lanes)
