@@ -82,9 +82,10 @@ export class GroupCommitter<J extends { userId: string; weight: number }> {
         }
         committed = await committing
         if (this.lingerMs > 0 && lane.queue.length > 0) {
+          const answer = committed
+          committed = undefined // handed over, as above: never answered twice
           flush()
-          committed?.()
-          committed = undefined
+          answer?.()
           await new Promise((resolve) => setTimeout(resolve, this.lingerMs))
         }
       }
