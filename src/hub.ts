@@ -114,7 +114,7 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
     maxRecordBytes: limits.maxRecordBytes,
     trashRetentionMs: config.trashRetentionMs,
     lanes,
-    commitLingerMs: config.commitDelayMs,
+    commitDelayMs: config.commitDelayMs,
     onBatch: ({ pushes, ops, ms }) => {
       metrics.commits.inc()
       metrics.pushes.inc(pushes)

@@ -78,7 +78,7 @@ export interface Config {
   databaseUrl: string | undefined
   databasePoolSize: number
   redisUrl: string | undefined
-  /** Group commits in flight at once (Postgres); unset: the hub's default (2). */
+  /** Group commits in flight at once per node, and a lane's wait for more pushes (COMMIT_DEFAULTS). */
   commitLanes: number
   commitDelayMs: number
   dataDir: string

@@ -33,7 +33,7 @@ export interface EngineOptions {
   /** Parallel write transactions (lanes); 1 for the single-connection embedded store. */
   lanes: number
   /** How long a lane with pushes queued waits for more before its next commit (0: none). */
-  commitLingerMs?: number
+  commitDelayMs?: number
   /** Most ops in one group commit. */
   maxBatchOps?: number
   now?: () => number
@@ -77,7 +77,7 @@ export class SyncEngine {
   constructor(private readonly opts: EngineOptions) {
     this.registry = opts.registry ?? new CollectionRegistry()
     this.now = opts.now ?? Date.now
-    this.committer = new GroupCommitter(opts.lanes, opts.maxBatchOps ?? 2000, (jobs) => this.runBatch(jobs), opts.commitLingerMs)
+    this.committer = new GroupCommitter(opts.lanes, opts.maxBatchOps ?? 2000, (jobs) => this.runBatch(jobs), opts.commitDelayMs)
   }
 
   /** Applies a push atomically; resolves after commit, before anyone else can see it. */

@@ -23,7 +23,6 @@ export interface Lane<J> {
 
 export class GroupCommitter<J extends { userId: string; weight: number }> {
   private readonly lanes: Lane<J>[]
-  private idleWaiters: Array<() => void> = []
 
   constructor(
     laneCount: number,
@@ -43,12 +42,6 @@ export class GroupCommitter<J extends { userId: string; weight: number }> {
   /** Jobs queued or running. */
   get pending(): number {
     return this.lanes.reduce((n, l) => n + l.queue.length + (l.running ? 1 : 0), 0)
-  }
-
-  /** Resolves once every lane is empty (drain: in-flight pushes finish committing). */
-  idle(): Promise<void> {
-    if (this.pending === 0) return Promise.resolve()
-    return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
   private async drive(lane: Lane<J>): Promise<void> {
@@ -93,7 +86,6 @@ export class GroupCommitter<J extends { userId: string; weight: number }> {
       flush()
       committed?.()
       lane.running = false
-      if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w()
     }
   }
 }
