@@ -7,13 +7,12 @@ import { DEFAULT_LIMITS } from '../../protocol/limits.ts'
 import { DeclaredCollection, registryWith } from '../sync/collections.ts'
 
 /**
- * Group commits in flight at once per node, and how long a lane that has pushes queued waits for
- * more before committing them. One node alone: two lanes keep one batch filling while the other
- * commits, and no wait, which only added latency there. With Redis, several nodes (usually)
- * commit to one database and their commits add up: one lane each and a 2 ms wait make fewer,
- * larger commits, which is what costs the database least (README, Performance).
+ * How long a commit lane that has pushes queued waits for more before committing them. One node
+ * alone: no wait, which only added latency there. With Redis, several nodes (usually) commit to
+ * one database and their commits add up: a 2 ms wait makes fewer, larger commits, which is what
+ * costs the database least (README, Performance). Lanes default to one per node either way.
  */
-const COMMIT_DEFAULTS = { single: { lanes: 2, delayMs: 0 }, cluster: { lanes: 1, delayMs: 2 } }
+const COMMIT_DELAY_DEFAULT_MS = { single: 0, cluster: 2 }
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().pipe(z.int().min(min).max(max))
 
@@ -26,7 +25,7 @@ export const ConfigEnv = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DATABASE_POOL_SIZE: int(2, 200).default(10),
-  SYNCHUB_COMMIT_LANES: int(1, 64).optional(),
+  SYNCHUB_COMMIT_LANES: int(1, 64).default(1),
   SYNCHUB_COMMIT_DELAY_MS: int(0, 100).optional(),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   SYNCHUB_DATA_DIR: z.string().min(1).default('./data'),
@@ -78,7 +77,7 @@ export interface Config {
   databaseUrl: string | undefined
   databasePoolSize: number
   redisUrl: string | undefined
-  /** Group commits in flight at once per node, and a lane's wait for more pushes (COMMIT_DEFAULTS). */
+  /** Group commits in flight at once per node, and a lane's wait for more pushes (COMMIT_DELAY_DEFAULT_MS). */
   commitLanes: number
   commitDelayMs: number
   dataDir: string
@@ -161,7 +160,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push(`SYNCHUB_COLLECTIONS: ${(err as Error).message}`)
   }
   if (problems.length > 0) throw new ConfigError(problems)
-  const commitDefaults = e.REDIS_URL ? COMMIT_DEFAULTS.cluster : COMMIT_DEFAULTS.single
   return {
     port: e.PORT,
     host: e.HOST,
@@ -170,8 +168,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisUrl: e.REDIS_URL,
     dataDir: e.SYNCHUB_DATA_DIR,
     secret: secret!,
-    commitLanes: e.SYNCHUB_COMMIT_LANES ?? commitDefaults.lanes,
-    commitDelayMs: e.SYNCHUB_COMMIT_DELAY_MS ?? commitDefaults.delayMs,
+    commitLanes: e.SYNCHUB_COMMIT_LANES,
+    commitDelayMs: e.SYNCHUB_COMMIT_DELAY_MS ?? COMMIT_DELAY_DEFAULT_MS[e.REDIS_URL ? 'cluster' : 'single'],
     previousSecret: e.SYNCHUB_SECRET_PREVIOUS,
     transport: e.SYNCHUB_TRANSPORT,
     registration: e.SYNCHUB_REGISTRATION,

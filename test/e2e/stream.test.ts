@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { collect, eachHub, messagePut } from '../helpers/hub.ts'
+import type { Test } from 'tap'
+import { collect, eachHub, HUB_VARIANTS, messagePut, type TestHub } from '../helpers/hub.ts'
 
 t.test('devices of one user stay in sync, exactly once and in order', async (t) => {
   eachHub(t, async (t, h) => {
@@ -95,37 +96,47 @@ t.test('backlog and live changes merge without gap or duplicate while pushes kee
   })
 })
 
-t.test('concurrent pushes from several devices never leave a seq gap or reorder', async (t) => {
-  eachHub(t, async (t, h) => {
-    const alice = await h.newUser()
-    const devices = await Promise.all(['a', 'b', 'c'].map((d) => alice.connect(d)))
-    const seen = devices.map(collect)
-    for (const d of devices) await d.subscribe(0)
-    const rounds = 20
-    const perRound = 5
-    for (let round = 0; round < rounds; round++) {
-      await Promise.all(
-        devices.map((d, i) =>
-          Promise.all(
-            Array.from({ length: perRound }, (_, k) => {
-              const mid = round * perRound + k + 1
-              return d.push([messagePut(mid, `${i}-${mid}`)])
-            }),
-          ),
+/** Three devices of a user push rounds of messages at once; every device sees every seq once, in order. */
+async function concurrentPushes(t: Test, h: TestHub): Promise<void> {
+  const alice = await h.newUser()
+  const devices = await Promise.all(['a', 'b', 'c'].map((d) => alice.connect(d)))
+  const seen = devices.map(collect)
+  for (const d of devices) await d.subscribe(0)
+  const rounds = 20
+  const perRound = 5
+  for (let round = 0; round < rounds; round++) {
+    await Promise.all(
+      devices.map((d, i) =>
+        Promise.all(
+          Array.from({ length: perRound }, (_, k) => {
+            const mid = round * perRound + k + 1
+            return d.push([messagePut(mid, `${i}-${mid}`)])
+          }),
         ),
-      )
-    }
-    const total = rounds * perRound * devices.length
-    await Promise.all(seen.map((s) => s.waitFor(() => s.seqs().length === total)))
-    const expected = Array.from({ length: total }, (_, i) => i + 1)
-    for (const s of seen) {
-      t.same(s.seqs(), expected, 'gapless and strictly increasing on every device')
-      t.same(s.gaps, [])
-    }
-    t.same(seen[0]!.frames.flatMap((f) => f.items.map((i: any) => i.id)), seen[2]!.frames.flatMap((f) => f.items.map((i: any) => i.id)), 'same order everywhere')
-    const pulled = await alice.rest.pull({ limit: 10000 })
-    t.same(pulled.items.map((i: any) => i.seq), expected, 'REST pull agrees with the sockets')
-  })
+      ),
+    )
+  }
+  const total = rounds * perRound * devices.length
+  await Promise.all(seen.map((s) => s.waitFor(() => s.seqs().length === total)))
+  const expected = Array.from({ length: total }, (_, i) => i + 1)
+  for (const s of seen) {
+    t.same(s.seqs(), expected, 'gapless and strictly increasing on every device')
+    t.same(s.gaps, [])
+  }
+  t.same(seen[0]!.frames.flatMap((f) => f.items.map((i: any) => i.id)), seen[2]!.frames.flatMap((f) => f.items.map((i: any) => i.id)), 'same order everywhere')
+  const pulled = await alice.rest.pull({ limit: 10000 })
+  t.same(pulled.items.map((i: any) => i.seq), expected, 'REST pull agrees with the sockets')
+}
+
+t.test('concurrent pushes from several devices never leave a seq gap or reorder', async (t) => {
+  eachHub(t, concurrentPushes)
+})
+
+t.test('with several commit lanes, users committing side by side each keep a gapless order', async (t) => {
+  // One lane is the default; an operator may set more, and then users' batches commit in parallel.
+  eachHub(t, async (t, h) => {
+    await Promise.all([1, 2, 3, 4].map((n) => t.test(`user ${n}`, (t) => concurrentPushes(t, h))))
+  }, { env: { SYNCHUB_COMMIT_LANES: '4' }, variants: HUB_VARIANTS.filter((v) => v.store === 'postgres') })
 })
 
 t.test('long-poll wakes on a commit', async (t) => {

@@ -51,13 +51,14 @@ t.test('cross-field rules', async (t) => {
   t.match(ok, { databaseUrl: 'postgres://db/x', redisUrl: 'redis://r:6379', port: 9000, transport: 'ws', secret: SECRET, warnings: [] })
 })
 
-t.test('where nodes share a database (Redis set), commits default to one lane and a 2 ms linger; the settings override', async (t) => {
+t.test('commits default to one lane, with a 2 ms linger where nodes share a database (Redis set); the settings override', async (t) => {
   const base = { DATABASE_URL: 'postgres://db/x', SYNCHUB_SECRET: SECRET }
-  t.match(loadConfig(base), { commitLanes: 2, commitDelayMs: 0 }, 'one node: two lanes, no linger')
+  t.match(loadConfig(base), { commitLanes: 1, commitDelayMs: 0 }, 'one node: one lane, no linger')
   t.match(loadConfig({ ...base, REDIS_URL: 'redis://r:6379' }), { commitLanes: 1, commitDelayMs: 2 }, 'a cluster: one lane, 2 ms')
   t.equal(loadConfig({ ...base, REDIS_URL: 'redis://r:6379', SYNCHUB_COMMIT_LANES: '3' }).commitLanes, 3)
   t.equal(loadConfig({ ...base, REDIS_URL: 'redis://r:6379', SYNCHUB_COMMIT_DELAY_MS: '0' }).commitDelayMs, 0)
   t.equal(loadConfig({ ...base, SYNCHUB_COMMIT_DELAY_MS: '5' }).commitDelayMs, 5)
+  t.equal(loadConfig({ ...base, SYNCHUB_COMMIT_LANES: '2' }).commitLanes, 2)
   t.match(problemsOf({ ...base, SYNCHUB_COMMIT_DELAY_MS: '500' }), [/SYNCHUB_COMMIT_DELAY_MS/], 'over 100 ms is refused')
 })
 
