@@ -30,8 +30,9 @@ export class WriteConflict extends Error {
   }
 }
 
-// serialization_failure (the write guard) and deadlock_detected (two nodes writing the same users).
-const CONFLICT_CODES = new Set(['40001', '40P01'])
+// serialization_failure (the write guard), deadlock_detected (two nodes writing the same users)
+// and unique_violation (a record the plan took to be absent exists, or another node took the seq).
+const CONFLICT_CODES = new Set(['40001', '40P01', '23505'])
 
 type ReadRow = RecordRow & { kind: 'u' | 'd' | 'r'; min_valid_seq: number; epoch: string; scope: string[] | null; last_mid: number; revoked_at: number | null }
 
@@ -127,8 +128,9 @@ export class PushStore {
    */
   async write(batch: BatchWrite): Promise<void> {
     // Records assumed absent go first: the statement inserts them without overwriting, and the
-    // primary key tells whether one existed. One assumed absent but not written (a refused op)
-    // has no insert to tell: plan the batch again from a read instead.
+    // primary key refuses the whole statement if one existed (migration 0007). One assumed
+    // absent but not written (a refused op) has no insert to tell: plan the batch again from a
+    // read instead.
     const absent = batch.absent ?? new Set<string>()
     const fresh: RecordRow[] = []
     const known: RecordRow[] = []
@@ -140,7 +142,7 @@ export class PushStore {
     const users = [...batch.users].sort(byUserThenDevice)
     const devices = [...batch.devices].sort(byUserThenDevice)
     try {
-      // synchub_write_batch (migration 0006) holds the statement, planned once per connection.
+      // synchub_write_batch (migrations 0006, 0007) holds the statement, planned once per connection.
       await this.q.query(
         `SELECT synchub_write_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
                                     $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)`,
