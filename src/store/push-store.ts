@@ -128,7 +128,7 @@ export class PushStore {
    */
   async write(batch: BatchWrite): Promise<void> {
     // Records assumed absent go first: the statement inserts them without overwriting, and the
-    // primary key refuses the whole statement if one existed (migration 0007). One assumed
+    // primary key refuses the whole statement if one existed (migration 0006). One assumed
     // absent but not written (a refused op) has no insert to tell: plan the batch again from a
     // read instead.
     const absent = batch.absent ?? new Set<string>()
@@ -142,7 +142,7 @@ export class PushStore {
     const users = [...batch.users].sort(byUserThenDevice)
     const devices = [...batch.devices].sort(byUserThenDevice)
     try {
-      // synchub_write_batch (migrations 0006, 0007) holds the statement, planned once per connection.
+      // synchub_write_batch (migration 0006) holds the statement, planned once per connection.
       await this.q.query(
         `SELECT synchub_write_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
                                     $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)`,
