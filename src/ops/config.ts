@@ -77,8 +77,9 @@ export interface Config {
   databaseUrl: string | undefined
   databasePoolSize: number
   redisUrl: string | undefined
-  /** Group commits in flight at once per node, and a lane's wait for more pushes (COMMIT_DELAY_DEFAULT_MS). */
+  /** Group commits in flight at once per node. */
   commitLanes: number
+  /** A lane's wait for more pushes before its next commit (COMMIT_DELAY_DEFAULT_MS). */
   commitDelayMs: number
   dataDir: string
   secret: string

@@ -132,7 +132,7 @@ t.test('concurrent pushes from several devices never leave a seq gap or reorder'
   eachHub(t, concurrentPushes)
 })
 
-t.test('with several commit lanes, users committing side by side each keep a gapless order', async (t) => {
+t.test('with several commit lanes, each of several users pushing at once keeps a gapless order', async (t) => {
   // One lane is the default; an operator may set more, and then users' batches commit in parallel.
   eachHub(t, async (t, h) => {
     await Promise.all([1, 2, 3, 4].map((n) => t.test(`user ${n}`, (t) => concurrentPushes(t, h))))
