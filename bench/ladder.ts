@@ -10,6 +10,8 @@ export const DEFAULT_P99_LIMIT_MS = 50
 
 /** One step as reported: what the generator saw, what the server cost, and the verdict. */
 export interface StepRow extends StepOutcome {
+  /** What Target.prepareStep did before the step, if the target has one and it ran. */
+  prepared?: string
   ok: boolean
   /** Why the step broke (empty when ok). */
   reasons: string[]
@@ -80,8 +82,10 @@ export async function runLadder(scenario: Scenario, opts: Options, root: string)
     for (const rate of opts.rates) {
       // After a break only the issue's target rate still runs (if not reached yet), so it is always measured.
       if (broken && !(rate === opts.targetRate && !result.steps.some((s) => s.rate === rate))) continue
+      const prepared = opts.coldWal ? undefined : await target.prepareStep?.(rate, opts.warmupSec + opts.measureSec + opts.drainSec)
+      if (prepared) log(`R=${rate}/s: ${prepared}`)
       sampler.refresh(await pgPids(), redisPids) // the pool may have opened connections since the last step
-      const row = await runStep(gen, sampler, rate, { ...opts, p99LimitMs, usesRedis: redisPids.length > 0 }, log)
+      const row: StepRow = { ...(await runStep(gen, sampler, rate, { ...opts, p99LimitMs, usesRedis: redisPids.length > 0 }, log)), prepared }
       result.steps.push(row)
       totalAcked += row.counts.acked
       log(stepLine(row))

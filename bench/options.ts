@@ -18,6 +18,8 @@ export interface Options {
   threads: number
   /** Run every rate even after a side breaks. */
   keepGoing: boolean
+  /** Leave Postgres's WAL as found: no recycled segments reserved before each step. */
+  coldWal: boolean
   outDir: string
   name: string
   quick: boolean
@@ -51,6 +53,8 @@ export const USAGE = `npm run bench -- [options]     (or: node --import tsx benc
   --content N           characters of message content (default 120: ~200-byte message data)
   --threads N           load generator threads, users split between them (default 1)
   --keep-going          run every rate even after a side breaks
+  --cold-wal            do not reserve recycled WAL segments in Postgres before each hub step
+                        (see bench/README.md: a server that sat idle creates them during the step)
   --name NAME           output files bench/results/NAME.{json,md} (default latest)
   --timeout S           stop the whole run after S seconds (default 900; quick 240)
 Env equivalents: BENCH_THREADS, BENCH_USERS, BENCH_RATES, BENCH_SECONDS, BENCH_ONLY, BENCH_DATABASE_URL.`
@@ -70,6 +74,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       content: { type: 'string' },
       threads: { type: 'string' },
       'keep-going': { type: 'boolean', default: false },
+      'cold-wal': { type: 'boolean', default: false },
       name: { type: 'string' },
       timeout: { type: 'string' },
       messages: { type: 'string' },
@@ -99,6 +104,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     contentChars: int(values.content, 120, 1, 100_000, 'content'),
     threads: int(values.threads ?? env.BENCH_THREADS, 1, 1, 16, 'threads'),
     keepGoing: values['keep-going']!,
+    coldWal: values['cold-wal']!,
     outDir: 'bench/results',
     name: values.name ?? 'latest',
     quick,

@@ -25,24 +25,59 @@ export async function freshSchema(): Promise<{ url: string; schema: string; drop
  * checkpointer) serve every client of the server, so they stay out (in "other CPU").
  */
 async function serverPids(appName: string): Promise<number[]> {
-  const client = new pg.Client({ connectionString: BENCH_DATABASE_URL, connectionTimeoutMillis: 5000 })
-  await client.connect()
+  const { rows } = await withClient(BENCH_DATABASE_URL, (client) =>
+    client.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = $1`, [appName]),
+  )
+  return rows.map((r) => r.pid)
+}
+
+/** At most this many segments are reserved ahead (1 GiB at 16 MiB, Postgres's default max_wal_size). */
+const MAX_SEGMENTS_AHEAD = 64
+
+/**
+ * Makes sure the server holds recycled WAL segments for `bytes` more WAL, as a server under
+ * sustained load does: each checkpoint renames spent segments for reuse, as many as the WAL
+ * written between checkpoints. A server that sat idle keeps only a few (min_wal_size), so a
+ * burst makes the backend that crosses into each next segment create and zero-fill a new 16 MiB
+ * file while it holds the WAL write lock, stalling every commit: here about 40 ms, every ~2 s
+ * at 5,000 pushes/s. Switching through empty segments and then checkpointing leaves that many
+ * recycled ahead. Needs superuser (pg_switch_wal, CHECKPOINT); says what it did, or why not.
+ */
+export async function reserveWal(bytes: number, url = BENCH_DATABASE_URL): Promise<string> {
+  const started = performance.now()
   try {
-    const { rows } = await client.query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity WHERE application_name = $1`,
-      [appName],
-    )
-    return rows.map((r) => r.pid)
-  } finally {
-    await client.end()
+    return await withClient(url, async (client) => {
+      const before = await segmentsAhead(client)
+      const want = Math.min(MAX_SEGMENTS_AHEAD, Math.ceil(bytes / before.segmentBytes) + 1)
+      if (before.ahead >= want) return `${before.ahead} recycled WAL segments ahead (${want} needed)`
+      // pg_switch_wal only leaves a segment that holds some WAL: write a tiny record first.
+      for (let i = before.ahead; i < want; i++) await client.query(`SELECT pg_logical_emit_message(false, 'synchub-bench', ''); SELECT pg_switch_wal()`)
+      await client.query('CHECKPOINT')
+      const after = await segmentsAhead(client)
+      return `${after.ahead} recycled WAL segments ahead (${want} needed; were ${before.ahead}; ${Math.round(performance.now() - started)} ms)`
+    })
+  } catch (err) {
+    return `WAL segments not reserved: ${(err as Error).message}`
   }
 }
 
+async function segmentsAhead(client: pg.Client): Promise<{ ahead: number; segmentBytes: number }> {
+  const { rows } = await client.query<{ ahead: number; segment_bytes: string }>(
+    `SELECT (SELECT count(*)::int FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' AND name > pg_walfile_name(pg_current_wal_lsn())) AS ahead,
+            (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS segment_bytes`,
+  )
+  return { ahead: rows[0]!.ahead, segmentBytes: Number(rows[0]!.segment_bytes) }
+}
+
 async function query(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: BENCH_DATABASE_URL, connectionTimeoutMillis: 5000 })
+  await withClient(BENCH_DATABASE_URL, (client) => client.query(sql))
+}
+
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 })
   await client.connect()
   try {
-    await client.query(sql)
+    return await fn(client)
   } finally {
     await client.end()
   }

@@ -91,6 +91,16 @@ function lossCell(r: StepRow): string {
   return `${c.unacked + c.failed} / ${c.missingDev1} / ${c.missingDev2}`
 }
 
+/** How Postgres's WAL stood at each hub step (bench/README.md, "Postgres's WAL"). */
+function walNote(scenarios: ScenarioResult[], cold: boolean): string {
+  if (!scenarios.some((s) => s.name.startsWith('hub') || s.name === 'cluster')) return ''
+  if (cold) return " Postgres's WAL was left as found (`--cold-wal`): no recycled segments reserved before the steps."
+  const failed = scenarios.flatMap((s) => s.steps).find((r) => r.prepared?.startsWith('WAL segments not reserved'))
+  return failed
+    ? ` Recycled WAL segments could not be reserved before the steps (${failed.prepared}).`
+    : ' Before each step on Postgres, recycled WAL segments for it were reserved, as a server under sustained load has them (`--cold-wal` skips this).'
+}
+
 export function markdown(report: Report): string {
   const { meta, scenarios, summary } = report
   const o = meta.options
@@ -102,7 +112,8 @@ export function markdown(report: Report): string {
     out.push(
       `${o.users} users × 3 sockets; device 0 of each user pushes one message (${scenarios.find((s) => s.dataBytes)?.dataBytes ?? '?'} B data, ${scenarios.find((s) => s.pushFrameBytes)?.pushFrameBytes ?? '?'} B frame) at total rate R, spread evenly; ` +
         `each step ${o.warmupSec} s warm-up + ${o.measureSec} s measured, ${o.drainSec} s drain. Latency: scheduled send → \`changes\` at devices 1 and 2 (ms). ` +
-        `A step breaks at p99 > ${limits(scenarios)} or any loss. The generator, the server, Postgres and Redis share the machine's cores.`,
+        `A step breaks at p99 > ${limits(scenarios)} or any loss. The generator, the server, Postgres and Redis share the machine's cores.` +
+        walNote(scenarios, o.coldWal),
       '',
     )
     out.push('| scenario | R/s | acked/s | p50 | p99 | p999 | max | ack p99 | lost: unacked / dev1 / dev2 | server RSS MiB | server CPU | postgres CPU | redis CPU | gen CPU | other CPU | send lag p99 | verdict |')

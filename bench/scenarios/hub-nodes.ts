@@ -1,10 +1,16 @@
 import { randomBytes } from 'node:crypto'
 import { serverGroup, startServerProcesses, type ServerProcess } from '../hub-process.ts'
 import { freePort } from '../../scripts/free-port.ts'
-import { freshSchema } from '../postgres.ts'
+import { freshSchema, reserveWal } from '../postgres.ts'
 import type { ScenarioContext, Target, Verification } from './types.ts'
 
 const PASSWORD = 'bench-password-1'
+
+/**
+ * WAL one message push writes, with room to spare: measured at about 1.7 KiB (pg_current_wal_lsn
+ * sampled during a 5,000/s step); more right after a checkpoint, when pages are logged whole.
+ */
+const WAL_BYTES_PER_PUSH = 4096
 
 /** A started hub: one node or several, with `wsUrls[i]` the socket URL of node i. */
 export type HubTarget = Target & { wsUrls: string[] }
@@ -50,6 +56,7 @@ export async function startHubNodes(ctx: ScenarioContext, nodes: Array<Record<st
         process: proc,
         verify: (acked) => countStored(procs[0]!.baseUrl, tokens, acked),
         postgresPids: () => db.serverPids(),
+        prepareStep: (rate, seconds) => reserveWal(rate * seconds * WAL_BYTES_PER_PUSH),
         async stop() {
           await proc.stop()
           await db.drop()

@@ -15,6 +15,11 @@ export interface Target {
   postgresPids?(): Promise<number[]>
   /** Pid of the Redis server it uses (shared with anyone else on it), for CPU accounting. */
   redisPids?(): Promise<number[]>
+  /**
+   * Readies what the server stands on for a step of `rate` pushes/s lasting `seconds` (a Postgres
+   * server's recycled WAL segments); says what it did. Skipped with --cold-wal.
+   */
+  prepareStep?(rate: number, seconds: number): Promise<string>
   /** What the server reports about itself once the steps are done (e.g. stored message counts). */
   verify?(acked: number): Promise<Verification>
   stop(): Promise<void>

@@ -1,0 +1,44 @@
+import t from 'tap'
+import pg from 'pg'
+import { reserveWal } from '../../bench/postgres.ts'
+import { postgresAvailable, TEST_DATABASE_URL } from '../helpers/services.ts'
+
+const SEGMENT = 16 * 1024 * 1024
+
+async function segmentsAhead(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' AND name > pg_walfile_name(pg_current_wal_lsn())`,
+    )
+    return rows[0]!.n
+  } finally {
+    await client.end()
+  }
+}
+
+t.test('reserveWal leaves recycled WAL segments ahead for the WAL asked for, and says how many', async (t) => {
+  if (!(await postgresAvailable())) return void t.skip('Postgres is not running', () => {})
+  const said = await reserveWal(3 * SEGMENT, TEST_DATABASE_URL)
+  const reported = Number(/^(\d+) recycled WAL segments ahead/.exec(said)?.[1])
+  t.ok(reported >= 4, `reports at least the 4 segments 3 segments' worth of WAL needs: ${said}`)
+  t.ok((await segmentsAhead(TEST_DATABASE_URL)) >= 4, 'and the server holds them')
+  const again = await reserveWal(3 * SEGMENT, TEST_DATABASE_URL)
+  t.match(again, /^\d+ recycled WAL segments ahead \(4 needed\)$/, 'a second call finds them there and switches nothing')
+})
+
+t.test('reserveWal says why when the role may not switch segments, and fails nothing', async (t) => {
+  if (!(await postgresAvailable())) return void t.skip('Postgres is not running', () => {})
+  const role = `wal_probe_${Math.random().toString(36).slice(2, 8)}`
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL })
+  await admin.connect()
+  await admin.query(`CREATE ROLE ${role} LOGIN`)
+  t.teardown(async () => {
+    await admin.query(`DROP ROLE IF EXISTS ${role}`)
+    await admin.end()
+  })
+  const url = new URL(TEST_DATABASE_URL)
+  url.username = role
+  t.match(await reserveWal(100 * SEGMENT, url.toString()), /^WAL segments not reserved: .*permission denied/)
+})
