@@ -3,7 +3,7 @@ import { LoadPool, type StepOutcome } from './load-pool.ts'
 import { messageSizes } from './messages.ts'
 import type { Options } from './options.ts'
 import { cpuSecBetween, type ProcessSampler } from './procfs.ts'
-import type { Scenario, Target, Verification } from './scenarios/types.ts'
+import type { Scenario, StepPreparation, Target, Verification } from './scenarios/types.ts'
 
 /** The break limit of a scenario that sets none (the single-node ladder). */
 export const DEFAULT_P99_LIMIT_MS = 50
@@ -11,7 +11,7 @@ export const DEFAULT_P99_LIMIT_MS = 50
 /** One step as reported: what the generator saw, what the server cost, and the verdict. */
 export interface StepRow extends StepOutcome {
   /** What Target.prepareStep did before the step, if the target has one and it ran. */
-  prepared?: string
+  prepared?: StepPreparation
   ok: boolean
   /** Why the step broke (empty when ok). */
   reasons: string[]
@@ -83,7 +83,7 @@ export async function runLadder(scenario: Scenario, opts: Options, root: string)
       // After a break only the issue's target rate still runs (if not reached yet), so it is always measured.
       if (broken && !(rate === opts.targetRate && !result.steps.some((s) => s.rate === rate))) continue
       const prepared = opts.coldWal ? undefined : await target.prepareStep?.(rate, opts.warmupSec + opts.measureSec + opts.drainSec)
-      if (prepared) log(`R=${rate}/s: ${prepared}`)
+      if (prepared) log(`R=${rate}/s: ${prepared.detail}`)
       sampler.refresh(await pgPids(), redisPids) // the pool may have opened connections since the last step
       const row: StepRow = { ...(await runStep(gen, sampler, rate, { ...opts, p99LimitMs, usesRedis: redisPids.length > 0 }, log)), prepared }
       result.steps.push(row)

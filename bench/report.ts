@@ -95,9 +95,9 @@ function lossCell(r: StepRow): string {
 function walNote(scenarios: ScenarioResult[], cold: boolean): string {
   if (!scenarios.some((s) => s.name.startsWith('hub') || s.name === 'cluster')) return ''
   if (cold) return " Postgres's WAL was left as found (`--cold-wal`): no recycled segments reserved before the steps."
-  const failed = scenarios.flatMap((s) => s.steps).find((r) => r.prepared?.startsWith('WAL segments not reserved'))
+  const failed = scenarios.flatMap((s) => s.steps).find((r) => r.prepared && !r.prepared.ok)
   return failed
-    ? ` Recycled WAL segments could not be reserved before the steps (${failed.prepared}).`
+    ? ` Recycled WAL segments could not be reserved before the steps (${failed.prepared!.detail}).`
     : ' Before each step on Postgres, recycled WAL segments for it were reserved, as a server under sustained load has them (`--cold-wal` skips this).'
 }
 

@@ -17,12 +17,18 @@ export interface Target {
   redisPids?(): Promise<number[]>
   /**
    * Readies what the server stands on for a step of `rate` pushes/s lasting `seconds` (a Postgres
-   * server's recycled WAL segments); says what it did. Skipped with --cold-wal.
+   * server's recycled WAL segments). Skipped with --cold-wal.
    */
-  prepareStep?(rate: number, seconds: number): Promise<string>
+  prepareStep?(rate: number, seconds: number): Promise<StepPreparation>
   /** What the server reports about itself once the steps are done (e.g. stored message counts). */
   verify?(acked: number): Promise<Verification>
   stop(): Promise<void>
+}
+
+/** What Target.prepareStep did, or why it could not. */
+export interface StepPreparation {
+  ok: boolean
+  detail: string
 }
 
 export interface Verification {
