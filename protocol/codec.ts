@@ -1,4 +1,4 @@
-import { Packr, Unpackr } from 'msgpackr'
+import { addExtension, Packr, Unpackr } from 'msgpackr'
 import { HubError } from './errors.ts'
 
 /**
@@ -26,6 +26,32 @@ const unpackr = new Unpackr({
 })
 
 export type Encoding = 'msgpack' | 'json'
+
+/**
+ * One value already encoded as MessagePack by encodeMsgpack (a stored record's data), to be
+ * copied into a msgpack frame byte for byte instead of decoded and encoded again; JSON gets the
+ * decoded value (toJSON). pack() checks the whole frame afterwards, so bytes that are not one
+ * plain value never leave as a frame.
+ */
+export class PackedValue {
+  constructor(readonly bytes: Uint8Array) {}
+  toJSON(): unknown {
+    return unpackOne(this.bytes)
+  }
+}
+
+// Writes the bytes themselves, no extension header (`type` only names the registration; the
+// decoder refuses every extension before msgpackr sees it, see unpackOne). msgpackr calls a
+// `pack` that takes a second argument with a function that reserves room in its output; its
+// typings know only the one-argument form.
+addExtension({
+  Class: PackedValue,
+  type: 0x70,
+  pack(value: PackedValue, allocate: (size: number) => { target: Uint8Array; position: number }) {
+    const { target, position } = allocate(value.bytes.length)
+    target.set(value.bytes, position)
+  },
+} as unknown as Parameters<typeof addExtension>[0])
 
 /**
  * Walks msgpack bytes value by value without decoding (no recursion, one pass). msgpackr writes
@@ -83,7 +109,7 @@ function walk(buf: Uint8Array, fixInts: boolean): 'ok' | 'extension' | 'malforme
 
 function pack(value: unknown): Uint8Array {
   const bytes = packr.pack(value)
-  walk(bytes, true)
+  if (walk(bytes, true) !== 'ok') throw new Error('encoded MessagePack is not one plain value (a PackedValue held bad bytes)')
   return bytes
 }
 

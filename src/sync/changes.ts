@@ -1,18 +1,34 @@
-import { decodeMsgpack } from '../../protocol/codec.ts'
+import { decodeMsgpack, PackedValue } from '../../protocol/codec.ts'
 import type { Change } from '../../protocol/records.ts'
 import type { RecordRow } from '../store/rows.ts'
-import { openStored } from './record-codec.ts'
+import { openStored, sentAsStored } from './record-codec.ts'
+
+/** A Change on its way out: `data` may still be the stored msgpack bytes, for the encoder to copy. */
+export type WireChange = Omit<Change, 'data'> & { data: Change['data'] | PackedValue }
 
 /**
  * The wire form of a stored row, its secret fields opened. `data` may be passed when the caller
  * already holds it decoded (and opened).
  */
 export function rowToChange(row: RecordRow, data?: Record<string, unknown>): Change {
-  const change: Change = {
+  return withSyncFields(row, data ?? openStored(row.collection, decodeMsgpack(row.data) as Record<string, unknown>))
+}
+
+/**
+ * rowToChange for rows that only travel (pull pages, a socket's backlog): data with nothing to
+ * open stays as stored, and the encoder copies those bytes into the frame (a long history pulls
+ * faster without a decode and an encode per record).
+ */
+export function rowToWireChange(row: RecordRow): WireChange {
+  return sentAsStored(row.collection) ? withSyncFields(row, new PackedValue(row.data)) : rowToChange(row)
+}
+
+function withSyncFields<D extends WireChange['data']>(row: RecordRow, data: D): Omit<Change, 'data'> & { data: D } {
+  const change: Omit<Change, 'data'> & { data: D } = {
     seq: row.seq,
     collection: row.collection,
     id: row.id,
-    data: data ?? openStored(row.collection, decodeMsgpack(row.data) as Record<string, unknown>),
+    data,
     rev: row.seq,
     created_at: row.created_at,
     updated_at: row.updated_at,

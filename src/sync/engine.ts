@@ -10,7 +10,7 @@ import { PushStore, WriteConflict } from '../store/push-store.ts'
 import { CollectionRegistry } from './collections.ts'
 import { GroupCommitter, type Settle } from './group-commit.ts'
 import { UserPlan } from './push-planner.ts'
-import { rowToChange } from './changes.ts'
+import { rowToWireChange, type WireChange } from './changes.ts'
 import { knownInputs, readInputs, type BatchInputs } from './batch-inputs.ts'
 import { KnownState } from './known-state.ts'
 
@@ -20,7 +20,7 @@ export interface PushOutcome {
 }
 
 export type PullOutcome =
-  | { items: Change[]; cursor: number; more: boolean; epoch: string }
+  | { items: WireChange[]; cursor: number; more: boolean; epoch: string }
   | { reset: ResetReason; epoch: string }
 
 export interface EngineOptions {
@@ -269,7 +269,7 @@ export class SyncEngine {
     if (reset) return { reset, epoch: page.epoch }
     const last = page.rows.at(-1)
     const more = page.cut && last !== undefined && last.seq < page.head
-    return { items: page.rows.map((r) => rowToChange(r)), cursor: more ? last!.seq : page.head, more, epoch: page.epoch }
+    return { items: page.rows.map(rowToWireChange), cursor: more ? last!.seq : page.head, more, epoch: page.epoch }
   }
 
   /** The collections a reader may see: its scope, narrowed by what it asked for. null = all. */

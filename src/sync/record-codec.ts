@@ -51,6 +51,11 @@ export function openStored(collection: string, data: Record<string, unknown>): R
   return rule ? openData(rule, data) : data
 }
 
+/** True when a stored row's data goes out exactly as stored: its collection has no secret fields to open. */
+export function sentAsStored(collection: string): boolean {
+  return !defaultRegistry.get(collection)?.secretFields?.length
+}
+
 /** `data` with every secret field sealed under the box's current key; undefined when it already is. */
 export function resealData(rule: CollectionRule, data: Record<string, unknown>, box: KeyBox): Record<string, unknown> | undefined {
   let resealed: Record<string, unknown> | undefined

@@ -1,5 +1,5 @@
 import { encodeFrame, type Encoding } from '../../protocol/codec.ts'
-import type { Change } from '../../protocol/records.ts'
+import type { WireChange } from '../sync/changes.ts'
 
 const byteLength = (x: Uint8Array | string) => (typeof x === 'string' ? Buffer.byteLength(x) : x.byteLength)
 /** Room for the frame's own fields around the items. */
@@ -10,11 +10,11 @@ const FRAME_OVERHEAD = 96
  * only when that frame would exceed the limit is it split, each part but the last `more: true`,
  * the parts' from/to chained so the cursor rule holds.
  */
-export function encodeChanges(from: number, to: number, items: Change[], encoding: Encoding, maxFrameBytes: number): Array<Uint8Array | string> {
+export function encodeChanges(from: number, to: number, items: WireChange[], encoding: Encoding, maxFrameBytes: number): Array<Uint8Array | string> {
   const whole = encodeFrame({ t: 'changes', from, to, items }, encoding)
   if (byteLength(whole) <= maxFrameBytes || items.length <= 1) return [whole]
   const frames: Array<Uint8Array | string> = []
-  let part: Change[] = []
+  let part: WireChange[] = []
   let partBytes = FRAME_OVERHEAD
   let partFrom = from
   for (const item of items) {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { decode, encode } from '@msgpack/msgpack'
-import { decodeFrame, decodeMsgpack, encodeFrame, encodeMsgpack } from '../../protocol/codec.ts'
+import { decodeFrame, decodeMsgpack, encodeFrame, encodeMsgpack, PackedValue } from '../../protocol/codec.ts'
 import { HubError } from '../../protocol/errors.ts'
 
 const hex = (b: Uint8Array | string) => Buffer.from(b as Uint8Array).toString('hex')
@@ -121,11 +121,25 @@ t.test('extension types are refused, so none can be relayed to other clients', a
     ['ext8 type 0x74 (msgpackr: typed array)', pingWith(0xc7, 0x02, 0x74, 0x00, 0x01)],
     ['fixext16 of an application type', pingWith(0xd8, 0x05, ...new Array(16).fill(0))],
     ['ext32 hidden in a nested array', pingWith(0x91, 0x91, 0xc9, 0, 0, 0, 1, 0x01, 0x00)],
+    ['fixext1 type 0x70 (the type PackedValue is registered under)', pingWith(0xd4, 0x70, 0x00)],
   ]
   for (const [name, bytes] of cases) {
     t.equal(codeOf(() => decodeFrame(bytes, true)), 'bad_frame', `${name}: bad_frame`)
     t.equal(codeOf(() => decodeMsgpack(bytes)), 'bad_frame', `${name}: refused by decodeMsgpack too (REST bodies)`)
   }
+})
+
+t.test('a PackedValue goes into a msgpack frame byte for byte, and into JSON decoded', async (t) => {
+  const data = { conversation_id: 'c1', role: 'user', content: 'héllo 👋', at: 1_790_000_000_000, ratio: 0.5, tags: ['a', 'b'], nested: { deep: [1, -2, 2 ** 40] } }
+  const stored = encodeMsgpack(data)
+  const frame = (value: unknown) => ({ t: 'changes', from: 0, to: 1, items: [{ seq: 1, collection: 'messages', id: 'm1', data: value, rev: 1 }] })
+  const packed = encodeFrame(frame(new PackedValue(stored)), 'msgpack') as Uint8Array
+  t.equal(hex(packed), hex(encodeFrame(frame(data), 'msgpack')), 'the same bytes as encoding the decoded value')
+  t.ok(hex(packed).includes(hex(stored)), 'the stored bytes themselves are in the frame')
+  t.strictSame(decodeFrame(packed, true), frame(data), 'and it decodes to the value')
+  t.equal(encodeFrame(frame(new PackedValue(stored)), 'json'), JSON.stringify(frame(data)), 'JSON gets the decoded value')
+  t.throws(() => encodeFrame({ t: 'x', v: new PackedValue(Uint8Array.of(0x92, 0x01)) }, 'msgpack'), /not one plain value/, 'bytes that are not one value never become a frame')
+  t.throws(() => encodeFrame({ t: 'x', v: new PackedValue(Uint8Array.of(0x01, 0x02)) }, 'msgpack'), /not one plain value/, 'nor do two values')
 })
 
 t.test('map keys and odd values', async (t) => {
