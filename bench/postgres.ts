@@ -40,8 +40,8 @@ const MAX_SEGMENTS_AHEAD = 64
  * sustained load does: each checkpoint renames spent segments for reuse, as many as the WAL
  * written between checkpoints. A server that sat idle keeps only a few (min_wal_size), so a
  * burst makes the backend that crosses into each next segment create and zero-fill a new 16 MiB
- * file while it holds the WAL write lock, stalling every commit: 12–68 ms per segment on a fresh
- * cluster here, one every ~2 s at 5,000 pushes/s. Switching through empty segments and then
+ * file while it holds the WAL write lock, stalling every commit (up to 68 ms on a fresh cluster
+ * here), one every ~2 s at 5,000 pushes/s. Switching through empty segments and then
  * checkpointing leaves that many recycled ahead. Needs superuser (pg_switch_wal, CHECKPOINT).
  */
 export async function reserveWal(bytes: number, url = BENCH_DATABASE_URL): Promise<StepPreparation> {
