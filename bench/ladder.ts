@@ -10,7 +10,7 @@ export const DEFAULT_P99_LIMIT_MS = 50
 
 /** One step as reported: what the generator saw, what the server cost, and the verdict. */
 export interface StepRow extends StepOutcome {
-  /** What Target.prepareStep did before the step, if the target has one and it ran. */
+  /** What Target.prepareStep did before the step (LEFT_AS_FOUND with --cold-wal); absent if the target has none. */
   prepared?: StepPreparation
   ok: boolean
   /** Why the step broke (empty when ok). */
@@ -40,6 +40,9 @@ export interface ScenarioResult {
   maxOkRate: number | null
   verification?: Verification
 }
+
+/** A step whose target could have been prepared, run with --cold-wal. */
+const LEFT_AS_FOUND: StepPreparation = { ok: false, detail: 'left as found (--cold-wal)' }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -82,7 +85,7 @@ export async function runLadder(scenario: Scenario, opts: Options, root: string)
     for (const rate of opts.rates) {
       // After a break only the issue's target rate still runs (if not reached yet), so it is always measured.
       if (broken && !(rate === opts.targetRate && !result.steps.some((s) => s.rate === rate))) continue
-      const prepared = opts.coldWal ? undefined : await target.prepareStep?.(rate, opts.warmupSec + opts.measureSec + opts.drainSec)
+      const prepared = target.prepareStep && (opts.coldWal ? LEFT_AS_FOUND : await target.prepareStep(rate, opts.warmupSec + opts.measureSec + opts.drainSec))
       if (prepared) log(`R=${rate}/s: ${prepared.detail}`)
       sampler.refresh(await pgPids(), redisPids) // the pool may have opened connections since the last step
       const row: StepRow = { ...(await runStep(gen, sampler, rate, { ...opts, p99LimitMs, usesRedis: redisPids.length > 0 }, log)), prepared }

@@ -91,13 +91,14 @@ function lossCell(r: StepRow): string {
   return `${c.unacked + c.failed} / ${c.missingDev1} / ${c.missingDev2}`
 }
 
-/** How Postgres's WAL stood at each hub step (bench/README.md, "Postgres's WAL"). */
+/** How Postgres's WAL stood at the steps of targets that prepare it (bench/README.md, "Postgres's WAL"). */
 function walNote(scenarios: ScenarioResult[], cold: boolean): string {
-  if (!scenarios.some((s) => s.name.startsWith('hub') || s.name === 'cluster')) return ''
+  const prepared = scenarios.flatMap((s) => s.steps.flatMap((r) => (r.prepared ? [r.prepared] : [])))
+  if (prepared.length === 0) return ''
   if (cold) return " Postgres's WAL was left as found (`--cold-wal`): no recycled segments reserved before the steps."
-  const failed = scenarios.flatMap((s) => s.steps).find((r) => r.prepared && !r.prepared.ok)
+  const failed = prepared.find((p) => !p.ok)
   return failed
-    ? ` Recycled WAL segments could not be reserved before the steps (${failed.prepared!.detail}).`
+    ? ` Recycled WAL segments could not be reserved before the steps (${failed.detail}).`
     : ' Before each step on Postgres, recycled WAL segments for it were reserved, as a server under sustained load has them (`--cold-wal` skips this).'
 }
 

@@ -6,7 +6,7 @@ import { CollectionList } from '../../protocol/rest.ts'
 import { parseOrThrow } from '../../protocol/validate.ts'
 import type { AccessVerifier } from '../auth/principal.ts'
 import type { BrowseStore } from '../store/browse-store.ts'
-import { rowToChange } from '../sync/changes.ts'
+import { rowToWireChange } from '../sync/changes.ts'
 import { requireAuth, type HubEnv } from './env.ts'
 import { reply } from './negotiate.ts'
 
@@ -40,7 +40,7 @@ export function browseRoutes(deps: { verifier: AccessVerifier; browse: BrowseSto
     const page = await deps.browse.childrenBefore(c.get('principal').userId, 'messages', id, before, q.limit)
     const oldest = page.rows[0]
     return reply(c, {
-      items: page.rows.map((r) => rowToChange(r)),
+      items: page.rows.map(rowToWireChange),
       ...(page.older && oldest ? { before: encodeBefore(oldest.created_seq) } : {}),
     })
   })
@@ -48,7 +48,7 @@ export function browseRoutes(deps: { verifier: AccessVerifier; browse: BrowseSto
   app.get('/v1/trash', async (c) => {
     const q = parseOrThrow(TrashQuery, c.req.query(), 'query')
     const rows = await deps.browse.trash(c.get('principal').userId, q.collections ?? null, q.limit)
-    return reply(c, { items: rows.map((r) => rowToChange(r)) })
+    return reply(c, { items: rows.map(rowToWireChange) })
   })
 
   return app

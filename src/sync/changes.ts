@@ -15,9 +15,9 @@ export function rowToChange(row: RecordRow, data?: Record<string, unknown>): Cha
 }
 
 /**
- * rowToChange for rows that only travel (pull pages, a socket's backlog): data with nothing to
- * open stays as stored, and the encoder copies those bytes into the frame (a long history pulls
- * faster without a decode and an encode per record).
+ * rowToChange for rows that only travel (pull and browse pages, a socket's backlog and
+ * backfill): data with nothing to open stays as stored, and the encoder copies those bytes into
+ * the frame (a long history pulls faster without a decode and an encode per record).
  */
 export function rowToWireChange(row: RecordRow): WireChange {
   return sentAsStored(row.collection) ? withSyncFields(row, new PackedValue(row.data)) : rowToChange(row)

@@ -11,7 +11,7 @@ import type { Feeds, FeedListener, LiveBatch } from '../sync/feed.ts'
 import type { SyncStore } from '../store/sync-store.ts'
 import type { Change } from '../../protocol/records.ts'
 import { encodeChanges } from './change-frames.ts'
-import { rowToChange } from '../sync/changes.ts'
+import { rowToWireChange } from '../sync/changes.ts'
 import type { Connection, SocketSession } from './connection.ts'
 import type { RegisteredSession, SessionRegistry } from './session-registry.ts'
 
@@ -331,7 +331,7 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
         if (gen !== this.subGen || this.isClosed) return
         const rows = (page?.rows ?? []).filter((r) => r.seq <= upTo)
         const more = page !== undefined && page.cut && rows.length === page.rows.length && rows.length > 0
-        const frame = encodeFrame({ t: 'backfill', collections: next, items: rows.map((r) => rowToChange(r)), ...(more ? { more: true } : {}) }, this.encoding!)
+        const frame = encodeFrame({ t: 'backfill', collections: next, items: rows.map(rowToWireChange), ...(more ? { more: true } : {}) }, this.encoding!)
         if (!(await this.sendBacklog([frame], gen))) return
         if (!more) break
         since = rows.at(-1)!.seq
