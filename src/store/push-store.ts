@@ -1,5 +1,5 @@
 import type { SqlQueryable } from './sql-client.ts'
-import { byUserThenDevice, deviceKey, midKey, RECORD_COLUMNS, recordKey, type DeviceState, type OpResultRow, type RecordRow, type UserState } from './rows.ts'
+import { byUserThenDevice, deviceKey, midKey, RECORD_COLUMNS, recordKey, recordOf, type DeviceState, type OpResultRow, type RecordRow, type UserState } from './rows.ts'
 
 /** What a group commit read: the state its plan starts from, and that its write checks again. */
 export interface BatchRead {
@@ -72,7 +72,7 @@ export class PushStore {
     for (const r of rows) {
       if (r.kind === 'u') read.users.set(r.user_id, { userId: r.user_id, seq: r.seq, minValidSeq: r.min_valid_seq, epoch: r.epoch, scope: r.scope })
       else if (r.kind === 'd') read.devices.set(deviceKey(r.user_id, r.id), toDevice(r))
-      else read.records.set(recordKey(r.user_id, r.collection, r.id), toRecord(r))
+      else read.records.set(recordKey(r.user_id, r.collection, r.id), recordOf(r, r.user_id))
     }
     return read
   }
@@ -174,7 +174,3 @@ function toDevice(r: { user_id: string; id: string; last_mid: number; revoked_at
   return { userId: r.user_id, deviceId: r.id, lastMid: r.last_mid, revoked: r.revoked_at !== null }
 }
 
-function toRecord(r: ReadRow): RecordRow {
-  const { kind: _k, min_valid_seq: _m, epoch: _e, scope: _s, last_mid: _l, revoked_at: _r, ...row } = r
-  return row
-}

@@ -26,6 +26,31 @@ export interface RecordRow {
   trashed_with: string | null
 }
 
+/**
+ * The RecordRow fields of a result row that carries more columns (a pull page's head and
+ * running size, a batch read's kind). Picked one by one: an object rest pattern copied each
+ * row about 50 times slower, which made up a tenth of a 5,000-row pull page's time.
+ */
+export function recordOf(r: Omit<RecordRow, 'user_id'>, userId: string): RecordRow {
+  return {
+    user_id: userId,
+    collection: r.collection,
+    id: r.id,
+    seq: r.seq,
+    data: r.data,
+    parent_id: r.parent_id,
+    created_at: r.created_at,
+    created_seq: r.created_seq,
+    updated_at: r.updated_at,
+    deleted_at: r.deleted_at,
+    purge_at: r.purge_at,
+    replaced_by: r.replaced_by,
+    conflict_of: r.conflict_of,
+    device_id: r.device_id,
+    trashed_with: r.trashed_with,
+  }
+}
+
 export interface UserState {
   userId: string
   seq: number

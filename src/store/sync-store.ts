@@ -1,6 +1,6 @@
 import type { SqlClient } from './sql-client.ts'
 import { PushStore } from './push-store.ts'
-import { deviceKey, type RecordRow, type UserState } from './rows.ts'
+import { deviceKey, recordOf, type RecordRow, type UserState } from './rows.ts'
 
 export interface PullPage {
   head: number
@@ -54,7 +54,7 @@ export class SyncStore {
       head: first.head,
       minValidSeq: first.min_valid_seq,
       epoch: first.epoch,
-      rows: found.map(({ head: _h, min_valid_seq: _m, epoch: _e, r_seq: _r, running: _run, ...r }) => ({ ...r, user_id: userId })),
+      rows: found.map((r) => recordOf(r, userId)),
       cut: found.length === limit || (last !== undefined && (last.running ?? 0) >= maxBytes),
     }
   }

@@ -141,6 +141,9 @@ for (const adapter of adapters) {
       t.equal(page!.head, 3)
       t.same(page!.rows.map((r) => r.id), ['a', 'b'], 'in seq order, limited')
       t.same([...page!.rows[0]!.data], [1, 2, 255], 'bytes round-trip')
+      const { data: _pulled, ...pulledFields } = page!.rows[0]!
+      const { data: _written, ...writtenFields } = batch.records[0]!
+      t.strictSame(pulledFields, writtenFields, 'a pulled row is the row written: every field, and no column of the page besides')
       const filtered = await store.pull('u1', 0, 10, ['notes'])
       t.same(filtered!.rows.map((r) => r.id), ['a', 'c'], 'collection filter')
 
@@ -152,6 +155,9 @@ for (const adapter of adapters) {
       const again = await store.push.read(['u1'], [{ userId: 'u1', deviceId: 'd1' }], [{ userId: 'u1', collection: 'notes', id: 'c' }, { userId: 'u1', collection: 'notes', id: 'zz' }])
       t.equal(again.devices.get('u1\u0000d1')!.lastMid, 1)
       t.same([...again.records.values()].map((r) => [r.id, r.seq]), [['c', 3]], 'only stored records come back')
+      const { data: _read, ...readFields } = again.records.get('u1\u0000notes\u0000c')!
+      const { data: _c, ...cFields } = batch.records[2]!
+      t.strictSame(readFields, cFields, 'a batch read gives the row written: every field, and no column of the read besides')
       t.equal(again.users.get('u1')!.seq, 3)
       await store.saveAcks([{ userId: 'u1', deviceId: 'd1', cursor: 3 }], 40)
       await store.saveAcks([{ userId: 'u1', deviceId: 'd1', cursor: 2 }], 41)
