@@ -48,12 +48,18 @@ export class BackupWriter {
     return r && { userId, seq: r.seq, minValidSeq: r.min_valid_seq, epoch: r.epoch, scope: r.scope }
   }
 
+  /**
+   * The stored rows of `keys`, each looked up by primary key. As a plain join on `user_id = $1`
+   * the planner hashed all of the user's records for every batch, so an import slowed down with
+   * every record it had already written; LIMIT 1 keeps the lateral subquery from being flattened
+   * back into that join.
+   */
   async load(userId: string, keys: Array<{ collection: string; id: string }>): Promise<RecordRow[]> {
     if (keys.length === 0) return []
     const { rows } = await this.q.query<RecordRow>(
-      `SELECT r.user_id, ${COLUMNS.split(', ').map((c) => 'r.' + c).join(', ')}
-         FROM records r JOIN unnest($2::text[], $3::text[]) AS k(c, i) ON r.collection = k.c AND r.id = k.i
-        WHERE r.user_id = $1`,
+      `SELECT r.* FROM unnest($2::text[], $3::text[]) AS k(c, i)
+         CROSS JOIN LATERAL (SELECT user_id, ${COLUMNS} FROM records
+                              WHERE user_id = $1 AND collection = k.c AND id = k.i LIMIT 1) r`,
       [userId, keys.map((k) => k.collection), keys.map((k) => k.id)],
     )
     return rows
