@@ -1,5 +1,6 @@
 import t from 'tap'
 import { BackupReader, BackupWriter } from '../../src/store/backup-store.ts'
+import { BrowseStore } from '../../src/store/browse-store.ts'
 import { migrate } from '../../src/store/migrate.ts'
 import { createPgliteClient } from '../../src/store/pglite.ts'
 import { createPostgresClient } from '../../src/store/postgres.ts'
@@ -7,9 +8,10 @@ import type { SqlClient, SqlQueryable } from '../../src/store/sql-client.ts'
 import { freshPostgresSchema, postgresAvailable } from '../helpers/services.ts'
 
 /**
- * The export and import reads touch what they return, not the user's whole history: counted
- * with the transaction's own table statistics (index entries read, heap rows fetched), so the
- * check holds however fast the machine is. Each was once quadratic in the history's size.
+ * The export, import and recycle-bin reads touch what they return, not the user's whole
+ * history: counted with the transaction's own table statistics (index entries read, heap rows
+ * fetched, rows read by sequential scans), so the check holds however fast the machine is. The
+ * first two were once quadratic in the history's size; the bin's listing read every record.
  */
 const adapters: Array<{ name: string; open(): Promise<{ db: SqlClient; close(): Promise<void> }> }> = [
   {
@@ -29,11 +31,12 @@ const adapters: Array<{ name: string; open(): Promise<{ db: SqlClient; close(): 
   },
 ]
 
-/** Index entries read and heap rows fetched from `records` so far in this transaction. */
-async function touched(q: SqlQueryable): Promise<{ index: number; heap: number }> {
-  const { rows } = await q.query<{ index: number; heap: number }>(
+/** Primary key entries read, heap rows fetched and rows read by sequential scans of `records` so far in this transaction. */
+async function touched(q: SqlQueryable): Promise<{ index: number; heap: number; scanned: number }> {
+  const { rows } = await q.query<{ index: number; heap: number; scanned: number }>(
     `SELECT pg_stat_get_xact_tuples_returned('records_pkey'::regclass)::int8 AS index,
-            pg_stat_get_xact_tuples_fetched('records'::regclass)::int8 AS heap`,
+            pg_stat_get_xact_tuples_fetched('records'::regclass)::int8 AS heap,
+            pg_stat_get_xact_tuples_returned('records'::regclass)::int8 AS scanned`,
   )
   return rows[0]!
 }
@@ -47,8 +50,9 @@ for (const adapter of adapters) {
     await db.query(`INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'u1', 'x', 1), ('u2', 'u2', 'x', 1)`)
     await db.query(`INSERT INTO user_state (user_id, epoch) VALUES ('u1', 'e1'), ('u2', 'e1')`)
     await db.query(
-      `INSERT INTO records (user_id, collection, id, seq, data, created_at, updated_at, created_seq)
-       SELECT u, 'messages', lpad(g::text, 6, '0'), g, '\\x80'::bytea, 1, 1, g
+      `INSERT INTO records (user_id, collection, id, seq, data, created_at, updated_at, created_seq, deleted_at, purge_at)
+       SELECT u, 'messages', lpad(g::text, 6, '0'), g, '\\x80'::bytea, 1, 1, g,
+              CASE WHEN g % 100 = 0 THEN g END, CASE WHEN g % 100 = 0 THEN 5000 - g END
          FROM unnest(ARRAY['u1', 'u2']) AS u, generate_series(1, 2000) AS g`,
     )
 
@@ -67,6 +71,15 @@ for (const adapter of adapters) {
       t.same(rows.map((r) => [r.user_id, r.id]).sort(), [['u1', '000005'], ['u1', '001999']], 'an import batch finds its stored records, the user’s only')
       t.ok(after.heap - before.heap <= 2, `fetching those rows alone (${after.heap - before.heap} of the user's 2,000)`)
       t.ok(after.index - before.index <= 2, `by their keys (${after.index - before.index} index entries)`)
+    })
+
+    await db.transaction(async (q) => {
+      const before = await touched(q)
+      const bin = await new BrowseStore(q as unknown as SqlClient).trash('u1', null, 5)
+      const after = await touched(q)
+      t.same(bin.map((r) => r.id), ['002000', '001900', '001800', '001700', '001600'], 'the bin lists the soonest purged first')
+      const read = after.heap - before.heap + (after.scanned - before.scanned)
+      t.ok(read <= 20, `reading the user's bin, not their history (${read} rows read; 20 in the bin, 2,000 records)`)
     })
   })
 }
