@@ -1,3 +1,4 @@
+import { byteaArray, int8Array, textArray } from './pg-arrays.ts'
 import type { SqlQueryable } from './sql-client.ts'
 import { byUserThenDevice, deviceKey, midKey, RECORD_COLUMNS, recordKey, recordOf, type DeviceState, type OpResultRow, type RecordRow, type UserState } from './rows.ts'
 
@@ -137,24 +138,30 @@ export class PushStore {
     for (const row of batch.records) (absent.size > 0 && absent.has(recordKey(row.user_id, row.collection, row.id)) ? fresh : known).push(row)
     if (fresh.length < absent.size) throw new WriteConflict()
     const r = fresh.length === 0 ? known : fresh.concat(known)
-    const col = <K extends keyof RecordRow>(k: K) => r.map((row) => row[k])
+    const text = (k: 'user_id' | 'collection' | 'id' | 'parent_id' | 'replaced_by' | 'conflict_of' | 'device_id' | 'trashed_with') => textArray(r.map((row) => row[k]))
+    const int8 = (k: 'seq' | 'created_at' | 'updated_at' | 'deleted_at' | 'purge_at' | 'created_seq') => int8Array(r.map((row) => row[k]))
     // Counter rows, then device rows, each locked in lock order (the function updates them in array order).
     const users = [...batch.users].sort(byUserThenDevice)
     const devices = [...batch.devices].sort(byUserThenDevice)
+    const results = batch.results
     try {
       // synchub_write_batch (migration 0006) holds the statement, planned once per connection.
+      // Every array travels as a literal built here (pg-arrays.ts), not formatted by the driver.
       await this.q.query(
         `SELECT synchub_write_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
                                     $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)`,
         [
-          users.map((u) => u.userId), users.map((u) => u.seq), users.map((u) => u.read.seq), users.map((u) => u.read.minValidSeq),
-          users.map((u) => u.read.epoch), users.map((u) => arrayLiteral(u.read.scope)),
-          devices.map((d) => d.userId), devices.map((d) => d.deviceId), devices.map((d) => d.lastMid), devices.map((d) => d.readLastMid),
+          textArray(users.map((u) => u.userId)), int8Array(users.map((u) => u.seq)), int8Array(users.map((u) => u.read.seq)),
+          int8Array(users.map((u) => u.read.minValidSeq)), textArray(users.map((u) => u.read.epoch)),
+          textArray(users.map((u) => u.read.scope && textArray(u.read.scope))),
+          textArray(devices.map((d) => d.userId)), textArray(devices.map((d) => d.deviceId)),
+          int8Array(devices.map((d) => d.lastMid)), int8Array(devices.map((d) => d.readLastMid)),
           batch.now,
-          col('user_id'), col('collection'), col('id'), col('seq'), col('data'), col('parent_id'), col('created_at'),
-          col('updated_at'), col('deleted_at'), col('purge_at'), col('replaced_by'), col('conflict_of'), col('device_id'),
-          col('created_seq'), col('trashed_with'),
-          batch.results.map((x) => x.userId), batch.results.map((x) => x.deviceId), batch.results.map((x) => x.mid), batch.results.map((x) => x.result),
+          text('user_id'), text('collection'), text('id'), int8('seq'), byteaArray(r.map((row) => row.data)), text('parent_id'),
+          int8('created_at'), int8('updated_at'), int8('deleted_at'), int8('purge_at'), text('replaced_by'), text('conflict_of'),
+          text('device_id'), int8('created_seq'), text('trashed_with'),
+          textArray(results.map((x) => x.userId)), textArray(results.map((x) => x.deviceId)), int8Array(results.map((x) => x.mid)),
+          byteaArray(results.map((x) => x.result)),
           fresh.length,
         ],
       )
@@ -163,11 +170,6 @@ export class PushStore {
       throw err
     }
   }
-}
-
-/** A text[] literal ({"a","b"}), so a list of arrays can travel as one text[] parameter. */
-function arrayLiteral(items: string[] | null): string | null {
-  return items && `{${items.map((i) => `"${i.replace(/[\\"]/g, '\\$&')}"`).join(',')}}`
 }
 
 function toDevice(r: { user_id: string; id: string; last_mid: number; revoked_at: number | null }): DeviceState {

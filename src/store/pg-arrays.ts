@@ -1,0 +1,48 @@
+/**
+ * Postgres array literals for the group commit's column arrays, built in one pass. node-pg
+ * formats a JS array itself, running two regex replaces over every element (numbers too) and
+ * hex-encoding each bytea through a fresh string; a batch has thirty such arrays, and that
+ * formatting was about a twentieth of the hub's busy time at 5,000 pushes/s. A string parameter
+ * travels as it is, on Postgres and on PGlite alike, and the server parses it as the function's
+ * declared array type.
+ */
+
+const QUOTE_OR_BACKSLASH = /[\\"]/
+const QUOTE_OR_BACKSLASH_ALL = /[\\"]/g
+
+/** `{"a","b",NULL}`: every element quoted, so any text (commas, braces, spaces, "NULL") stays text. */
+export function textArray(values: ReadonlyArray<string | null | undefined>): string {
+  let out = '{'
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]
+    if (i > 0) out += ','
+    if (v == null) out += 'NULL'
+    else out += '"' + (QUOTE_OR_BACKSLASH.test(v) ? v.replace(QUOTE_OR_BACKSLASH_ALL, '\\$&') : v) + '"'
+  }
+  return out + '}'
+}
+
+/** `{1,2,NULL}` for int8[]: safe integers only, so no value is silently rounded on the way. */
+export function int8Array(values: ReadonlyArray<number | null | undefined>): string {
+  let out = '{'
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]
+    if (i > 0) out += ','
+    if (v == null) out += 'NULL'
+    else if (Number.isSafeInteger(v)) out += v
+    else throw new TypeError(`not an int8: ${v}`)
+  }
+  return out + '}'
+}
+
+/** `{"\\x0a0b",NULL}` for bytea[]: hex input format, the backslash escaped for the array parser. */
+export function byteaArray(values: ReadonlyArray<Uint8Array | null | undefined>): string {
+  let out = '{'
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]
+    if (i > 0) out += ','
+    if (v == null) out += 'NULL'
+    else out += '"\\\\x' + Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex') + '"'
+  }
+  return out + '}'
+}
