@@ -39,6 +39,28 @@ t.test('devices of one user stay in sync, exactly once and in order', async (t) 
   })
 })
 
+t.test('live changes carry the data as stored: the same values a pull returns, in MessagePack and JSON', async (t) => {
+  eachHub(t, async (t, h) => {
+    const alice = await h.newUser()
+    const [phone, pc, browser] = await Promise.all([alice.connect('phone'), alice.connect('pc'), alice.connect('browser', { encoding: 'json' })])
+    const seen = [pc, browser].map(collect)
+    for (const c of [phone, pc, browser]) await c.subscribe(0)
+    const data = {
+      conversation_id: 'c1', role: 'assistant', content: 'héllo ✓ "quoted" \\ ',
+      tokens: 2 ** 40, delta: -(2 ** 33), score: 1.5, none: null, meta: { tags: ['a', { deep: [1, 2, { x: true }] }], empty: {} }, list: [],
+    }
+    await phone.push([{ op: 'put', mid: 1, collection: 'messages', id: 'm1', data }])
+    await phone.push([{ op: 'put', mid: 2, collection: 'settings', id: 'theme', data: { value: { dark: true, size: 2 ** 35 } } }])
+    await Promise.all(seen.map((s) => s.waitFor(() => s.seqs().length === 2)))
+    const pulled = (await alice.rest.pull()).items
+    t.same(pulled.map((i: any) => i.data), [data, { value: { dark: true, size: 2 ** 35 } }], 'the pull returns what was pushed')
+    for (const [name, s] of [['msgpack', seen[0]!], ['json', seen[1]!]] as const) {
+      const live = s.frames.flatMap((f) => f.items)
+      t.same(live, pulled, `${name}: each live change equals the pulled one, sync fields and data`)
+    }
+  })
+})
+
 t.test('a device that was offline resumes from its cursor with exactly what it missed', async (t) => {
   eachHub(t, async (t, h) => {
     const alice = await h.newUser()
