@@ -12,37 +12,29 @@ const QUOTE_OR_BACKSLASH_ALL = /[\\"]/g
 
 /** `{"a","b",NULL}`: every element quoted, so any text (commas, braces, spaces, "NULL") stays text. */
 export function textArray(values: ReadonlyArray<string | null | undefined>): string {
-  let out = '{'
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]
-    if (i > 0) out += ','
-    if (v == null) out += 'NULL'
-    else out += '"' + (QUOTE_OR_BACKSLASH.test(v) ? v.replace(QUOTE_OR_BACKSLASH_ALL, '\\$&') : v) + '"'
-  }
-  return out + '}'
+  return arrayLiteral(values, (v) => '"' + (QUOTE_OR_BACKSLASH.test(v) ? v.replace(QUOTE_OR_BACKSLASH_ALL, '\\$&') : v) + '"')
 }
 
 /** `{1,2,NULL}` for int8[]: safe integers only, so no value is silently rounded on the way. */
 export function int8Array(values: ReadonlyArray<number | null | undefined>): string {
-  let out = '{'
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]
-    if (i > 0) out += ','
-    if (v == null) out += 'NULL'
-    else if (Number.isSafeInteger(v)) out += v
-    else throw new TypeError(`not an int8: ${v}`)
-  }
-  return out + '}'
+  return arrayLiteral(values, (v) => {
+    if (!Number.isSafeInteger(v)) throw new TypeError(`not an int8: ${v}`)
+    return String(v)
+  })
 }
 
 /** `{"\\x0a0b",NULL}` for bytea[]: hex input format, the backslash escaped for the array parser. */
 export function byteaArray(values: ReadonlyArray<Uint8Array | null | undefined>): string {
+  return arrayLiteral(values, (v) => '"\\\\x' + Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex') + '"')
+}
+
+/** `{a,b,NULL}`: each present element as `element` writes it, absent ones as NULL. */
+function arrayLiteral<T>(values: ReadonlyArray<T | null | undefined>, element: (v: T) => string): string {
   let out = '{'
   for (let i = 0; i < values.length; i++) {
     const v = values[i]
     if (i > 0) out += ','
-    if (v == null) out += 'NULL'
-    else out += '"\\\\x' + Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex') + '"'
+    out += v == null ? 'NULL' : element(v)
   }
   return out + '}'
 }
