@@ -1,4 +1,5 @@
 import { RECORD_COLUMNS as COLUMNS, type RecordRow, type UserState } from './rows.ts'
+import { recordArrays } from './pg-arrays.ts'
 import type { SqlClient, SqlQueryable } from './sql-client.ts'
 
 /** Where an export page ended: the next page starts after this primary key. */
@@ -68,7 +69,6 @@ export class BackupWriter {
   /** Writes rows whole (created_at and created_seq too, unlike a push): at most one per key. */
   async write(rows: RecordRow[]): Promise<void> {
     if (rows.length === 0) return
-    const col = <K extends keyof RecordRow>(k: K) => rows.map((row) => row[k])
     await this.q.query(
       `INSERT INTO records (user_id, ${COLUMNS})
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bytea[], $6::text[], $7::int8[], $8::int8[],
@@ -78,10 +78,7 @@ export class BackupWriter {
          updated_at = EXCLUDED.updated_at, deleted_at = EXCLUDED.deleted_at, purge_at = EXCLUDED.purge_at,
          replaced_by = EXCLUDED.replaced_by, conflict_of = EXCLUDED.conflict_of, device_id = EXCLUDED.device_id,
          created_seq = EXCLUDED.created_seq, trashed_with = EXCLUDED.trashed_with`,
-      [
-        col('user_id'), col('collection'), col('id'), col('seq'), col('data'), col('parent_id'), col('created_at'), col('updated_at'),
-        col('deleted_at'), col('purge_at'), col('replaced_by'), col('conflict_of'), col('device_id'), col('created_seq'), col('trashed_with'),
-      ],
+      recordArrays(rows),
     )
   }
 

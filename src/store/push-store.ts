@@ -1,4 +1,4 @@
-import { byteaArray, int8Array, textArray } from './pg-arrays.ts'
+import { byteaArray, int8Array, recordArrays, textArray } from './pg-arrays.ts'
 import type { SqlQueryable } from './sql-client.ts'
 import { byUserThenDevice, deviceKey, midKey, RECORD_COLUMNS, recordKey, recordOf, type DeviceState, type OpResultRow, type RecordRow, type UserState } from './rows.ts'
 
@@ -138,12 +138,9 @@ export class PushStore {
     for (const row of batch.records) (absent.size > 0 && absent.has(recordKey(row.user_id, row.collection, row.id)) ? fresh : known).push(row)
     if (fresh.length < absent.size) throw new WriteConflict()
     const r = fresh.length === 0 ? known : fresh.concat(known)
-    const text = (k: 'user_id' | 'collection' | 'id' | 'parent_id' | 'replaced_by' | 'conflict_of' | 'device_id' | 'trashed_with') => textArray(r.map((row) => row[k]))
-    const int8 = (k: 'seq' | 'created_at' | 'updated_at' | 'deleted_at' | 'purge_at' | 'created_seq') => int8Array(r.map((row) => row[k]))
     // Counter rows, then device rows, each locked in lock order (the function updates them in array order).
     const users = [...batch.users].sort(byUserThenDevice)
     const devices = [...batch.devices].sort(byUserThenDevice)
-    const results = batch.results
     try {
       // synchub_write_batch (migration 0006) holds the statement, planned once per connection.
       // Every array travels as a literal built here (pg-arrays.ts), not formatted by the driver.
@@ -157,11 +154,9 @@ export class PushStore {
           textArray(devices.map((d) => d.userId)), textArray(devices.map((d) => d.deviceId)),
           int8Array(devices.map((d) => d.lastMid)), int8Array(devices.map((d) => d.readLastMid)),
           batch.now,
-          text('user_id'), text('collection'), text('id'), int8('seq'), byteaArray(r.map((row) => row.data)), text('parent_id'),
-          int8('created_at'), int8('updated_at'), int8('deleted_at'), int8('purge_at'), text('replaced_by'), text('conflict_of'),
-          text('device_id'), int8('created_seq'), text('trashed_with'),
-          textArray(results.map((x) => x.userId)), textArray(results.map((x) => x.deviceId)), int8Array(results.map((x) => x.mid)),
-          byteaArray(results.map((x) => x.result)),
+          ...recordArrays(r),
+          textArray(batch.results.map((x) => x.userId)), textArray(batch.results.map((x) => x.deviceId)),
+          int8Array(batch.results.map((x) => x.mid)), byteaArray(batch.results.map((x) => x.result)),
           fresh.length,
         ],
       )
