@@ -21,6 +21,7 @@ import { AckRecorder } from './sync/ack-recorder.ts'
 import { configureRecordCodec } from './sync/record-codec.ts'
 import { KeyBox } from './crypto/key-box.ts'
 import { purgeExpired } from './sync/purge.ts'
+import { pruneReplayAnswers } from './sync/replay-window.ts'
 import { Session, type SessionDeps } from './transport/session.ts'
 import { SessionRegistry } from './transport/session-registry.ts'
 import { startTransport } from './transport/start.ts'
@@ -45,6 +46,8 @@ export interface Hub {
   metrics: Metrics
   /** Removes what outlived its time in the recycle bin as of `now` (also run every SYNCHUB_PURGE_INTERVAL_MS). */
   purge(now?: number): Promise<{ users: number; records: number }>
+  /** Drops replay answers older than each device's latest SYNCHUB_REPLAY_WINDOW ops (also run with the purge). */
+  pruneReplayAnswers(): Promise<{ devices: number; answers: number }>
   /**
    * `draining` (SIGTERM): readiness off, no new sockets, in-flight pushes commit and are acked,
    * every socket is told `bye` and reconnects elsewhere; then everything is released.
@@ -191,12 +194,22 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
   )
   const positionCheck = setInterval(() => void feeds.checkAll(), config.positionCheckMs)
   positionCheck.unref()
-  const purge = (now = Date.now()) => purgeExpired(db, now)
+  const purge = async (now = Date.now()) => {
+    const purged = await purgeExpired(db, now)
+    metrics.pruned.inc({ what: 'records' }, purged.records)
+    return purged
+  }
+  const pruneAnswers = async () => {
+    const pruned = await pruneReplayAnswers(db, config.replayWindow)
+    metrics.pruned.inc({ what: 'replay_answers' }, pruned.answers)
+    return pruned
+  }
   const purgeTimer = setInterval(
-    () => void purge().then(
-      (r) => r.records > 0 && log.info(r, 'purged expired records from the recycle bin'),
-      (err) => log.warn({ err }, 'purge failed'),
-    ),
+    () => void purge()
+      .then((r) => r.records > 0 && log.info(r, 'purged expired records from the recycle bin'))
+      .then(pruneAnswers)
+      .then((r) => r.answers > 0 && log.info(r, 'dropped replay answers past the replay window'))
+      .catch((err) => log.warn({ err }, 'purge failed')),
     config.purgeIntervalMs,
   )
   purgeTimer.unref()
@@ -236,7 +249,7 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
       await db.close()
     })())
 
-  return { url, port: transport.port, nodeId: config.nodeId, transport: transport.kind, store, engine, bus, sessions, metrics, purge, stop }
+  return { url, port: transport.port, nodeId: config.nodeId, transport: transport.kind, store, engine, bus, sessions, metrics, purge, pruneReplayAnswers: pruneAnswers, stop }
 }
 
 /** Rejects with `message` when `promise` takes longer than `ms`. */

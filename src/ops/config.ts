@@ -48,6 +48,7 @@ export const ConfigEnv = z.object({
   SYNCHUB_MAX_IMPORT_BYTES: int(1024).default(1024 * 1024 * 1024),
   SYNCHUB_TRASH_RETENTION_MS: int(1).default(7 * 24 * 3600 * 1000),
   SYNCHUB_PURGE_INTERVAL_MS: int(1000).default(3600_000),
+  SYNCHUB_REPLAY_WINDOW: int(1).default(10_000),
   SYNCHUB_AUTH_TIMEOUT_MS: int(50, 600_000).default(10_000),
   SYNCHUB_SEND_BUFFER_BYTES: int(16 * 1024).default(1024 * 1024),
   SYNCHUB_BAD_FRAME_LIMIT: int(1).default(20),
@@ -98,8 +99,10 @@ export interface Config {
   /** Largest backup one import may upload (it is staged on disk while it is checked). */
   maxImportBytes: number
   trashRetentionMs: number
-  /** How often the recycle bin is emptied of expired records. */
+  /** How often the recycle bin is emptied of expired records (and old replay answers dropped). */
   purgeIntervalMs: number
+  /** How many of each device's latest ops keep their first answer for a replay. */
+  replayWindow: number
   authTimeoutMs: number
   sendBufferBytes: number
   badFrameLimit: number
@@ -149,6 +152,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.SYNCHUB_MAX_RECORD_BYTES > e.SYNCHUB_MAX_FRAME_BYTES) {
     problems.push('SYNCHUB_MAX_RECORD_BYTES: must not exceed SYNCHUB_MAX_FRAME_BYTES')
   }
+  if (e.SYNCHUB_REPLAY_WINDOW < e.SYNCHUB_MAX_OPS_PER_PUSH) {
+    problems.push('SYNCHUB_REPLAY_WINDOW: must be at least SYNCHUB_MAX_OPS_PER_PUSH, so a whole push replayed gets its first answers')
+  }
   let secret = e.SYNCHUB_SECRET
   if (!secret && e.DATABASE_URL) {
     problems.push('SYNCHUB_SECRET: required with DATABASE_URL (every hub node must share it); at least 32 characters')
@@ -185,6 +191,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxImportBytes: e.SYNCHUB_MAX_IMPORT_BYTES,
     trashRetentionMs: e.SYNCHUB_TRASH_RETENTION_MS,
     purgeIntervalMs: e.SYNCHUB_PURGE_INTERVAL_MS,
+    replayWindow: e.SYNCHUB_REPLAY_WINDOW,
     authTimeoutMs: e.SYNCHUB_AUTH_TIMEOUT_MS,
     sendBufferBytes: e.SYNCHUB_SEND_BUFFER_BYTES,
     badFrameLimit: e.SYNCHUB_BAD_FRAME_LIMIT,

@@ -33,6 +33,7 @@ export function createMetrics(live: { sockets(): number; usersOnline(): number; 
     byes: new Counter({ name: 'synchub_byes_total', help: 'Sockets ended by the hub, by reason', labelNames: ['reason'], registers: [registry] }),
     badFrames: new Counter({ name: 'synchub_bad_frames_total', help: 'Frames refused, by error code', labelNames: ['code'], registers: [registry] }),
     backupRecords: new Counter({ name: 'synchub_backup_records_total', help: 'Records exported and imported, by direction', labelNames: ['direction'], registers: [registry] }),
+    pruned: new Counter({ name: 'synchub_pruned_total', help: 'Rows removed by the periodic purge: expired recycle-bin records, replay answers past the window', labelNames: ['what'], registers: [registry] }),
     httpRequests: new Counter({ name: 'synchub_http_requests_total', help: 'REST requests, by method and status', labelNames: ['method', 'status'], registers: [registry] }),
   }
 }

@@ -47,6 +47,8 @@ t.test('cross-field rules', async (t) => {
   t.match(problemsOf({ DATABASE_URL: 'postgres://db/x' }), [/SYNCHUB_SECRET: required with DATABASE_URL/], 'Postgres needs a shared secret')
   t.match(problemsOf({ SYNCHUB_SECRET: SECRET, SYNCHUB_ADMIN_USERNAME: 'root' }), [/set both or neither/])
   t.match(problemsOf({ SYNCHUB_SECRET: SECRET, SYNCHUB_MAX_RECORD_BYTES: '2000000' }), [/must not exceed SYNCHUB_MAX_FRAME_BYTES/])
+  t.match(problemsOf({ SYNCHUB_SECRET: SECRET, SYNCHUB_REPLAY_WINDOW: '499' }), [/SYNCHUB_REPLAY_WINDOW: must be at least SYNCHUB_MAX_OPS_PER_PUSH/], 'a replay window smaller than one push')
+  t.match(loadConfig({ SYNCHUB_SECRET: SECRET, SYNCHUB_REPLAY_WINDOW: '40', SYNCHUB_MAX_OPS_PER_PUSH: '40' }), { replayWindow: 40, maxOpsPerPush: 40 })
   const ok = loadConfig({ DATABASE_URL: 'postgres://db/x', SYNCHUB_SECRET: SECRET, REDIS_URL: 'redis://r:6379', PORT: '9000', SYNCHUB_TRANSPORT: 'ws' })
   t.match(ok, { databaseUrl: 'postgres://db/x', redisUrl: 'redis://r:6379', port: 9000, transport: 'ws', secret: SECRET, warnings: [] })
 })
