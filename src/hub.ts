@@ -205,11 +205,11 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
     return pruned
   }
   const purgeTimer = setInterval(
+    // One after the other, each failing on its own: a failed purge does not keep the prune from running.
     () => void purge()
-      .then((r) => r.records > 0 && log.info(r, 'purged expired records from the recycle bin'))
+      .then((r) => r.records > 0 && log.info(r, 'purged expired records from the recycle bin'), (err) => log.warn({ err }, 'purge failed'))
       .then(pruneAnswers)
-      .then((r) => r.answers > 0 && log.info(r, 'dropped replay answers past the replay window'))
-      .catch((err) => log.warn({ err }, 'purge failed')),
+      .then((r) => r.answers > 0 && log.info(r, 'dropped replay answers past the replay window'), (err) => log.warn({ err }, 'replay answer prune failed')),
     config.purgeIntervalMs,
   )
   purgeTimer.unref()
