@@ -46,6 +46,8 @@ t.test('concurrent group-commit writes, device registrations and ack flushes nev
   let writeFailures = 0
   let ackFailures = 0
   let registerFailures = 0
+  let roundsWithSkips = 0
+  let skipsNotWritten = 0
   const rounds = 300
   for (let round = 0; round < rounds; round++) {
     const batch: BatchWrite = { records: [], results: [], devices: [], users: [], absent: new Set(), now: 1 }
@@ -69,8 +71,13 @@ t.test('concurrent group-commit writes, device registrations and ack flushes nev
     else throw write.reason
     if (ack.status === 'rejected') ackFailures++
     // Rows the write held were skipped: written now that it is done, as the next flush would.
-    else if (ack.value.length > 0) t.same(await store.saveAcks(ack.value, 2), [], 'a skipped ack is written once its row is free')
+    // Counted, not asserted per round: how many rounds skip depends on timing.
+    else if (ack.value.length > 0) {
+      roundsWithSkips++
+      if ((await store.saveAcks(ack.value, 2)).length > 0) skipsNotWritten++
+    }
   }
+  t.equal(skipsNotWritten, 0, `every skipped ack is written once its row is free (${roundsWithSkips} of ${rounds} rounds skipped some)`)
   t.equal(writeFailures, 0, `no write was refused in ${rounds} rounds (a deadlock refuses it)`)
   t.equal(ackFailures, 0, 'no ack flush failed')
   t.equal(registerFailures, 0, 'no device registration failed')
