@@ -1,4 +1,5 @@
 import type { ScenarioResult } from './ladder.ts'
+import { coresNeeded } from './cpu-budget.ts'
 import { latencySvg } from './plot.ts'
 
 /** The issue's cluster targets: synchub's highest sustained rate ≥ 3× the peer's, and at the target rate its p99 ≤ ¼ of the peer's. */
@@ -107,8 +108,11 @@ function rateOf(s: ComparedSide | null, bold = false): string {
   return rate + (s.brokeAt === null ? ' (never broke: a lower bound)' : '')
 }
 
-/** The issue's targets for the cluster, for the report's Targets table. */
-export function clusterTargets(c: ClusterComparison, cluster: ScenarioResult | undefined): TargetRow[] {
+/**
+ * The issue's targets for the cluster, for the report's Targets table. With `machineCores`, the
+ * rate row also says what the rate it asks for would take of the machine's cores.
+ */
+export function clusterTargets(c: ClusterComparison, cluster: ScenarioResult | undefined, machineCores?: number): TargetRow[] {
   const rows: TargetRow[] = []
   if (cluster) {
     const v = cluster.verification
@@ -117,7 +121,9 @@ export function clusterTargets(c: ClusterComparison, cluster: ScenarioResult | u
   rows.push({
     scenario: 'cluster',
     target: `highest sustained R ≥ ${CLUSTER_GOALS.rateRatio}× socket.io's`,
-    measured: `cluster ${rateOf(c.cluster)} vs socketio ${rateOf(c.socketio)} (ratio ${c.rateRatioText})`,
+    measured:
+      `cluster ${rateOf(c.cluster)} vs socketio ${rateOf(c.socketio)} (ratio ${c.rateRatioText})` +
+      (machineCores && c.socketio?.maxOkRate ? coresNeeded(cluster, CLUSTER_GOALS.rateRatio * c.socketio.maxOkRate, machineCores) : ''),
     met: c.rateRatioMet,
   })
   rows.push({

@@ -4,6 +4,7 @@ import { messageSizes } from './messages.ts'
 import type { Options } from './options.ts'
 import { cpuSecBetween, type ProcessSampler } from './procfs.ts'
 import type { Scenario, StepPreparation, Target, Verification } from './scenarios/types.ts'
+import { measuredCores } from './cpu-budget.ts'
 
 /** The break limit of a scenario that sets none (the single-node ladder). */
 export const DEFAULT_P99_LIMIT_MS = 50
@@ -166,7 +167,7 @@ async function runStep(gen: LoadPool, sampler: ProcessSampler, rate: number, opt
     redisCpuCores: opts.usesRedis ? cpuSecBetween(atStart.redisTicks, atEnd.redisTicks) / windowSec : undefined,
   }
   const machineCores = (atEnd.machineCpuSec - atStart.machineCpuSec) / windowSec
-  const otherCpuCores = Math.max(0, machineCores - server.cpuCores - server.postgresCpuCores - (server.redisCpuCores ?? 0) - outcome.generator.cpu)
+  const otherCpuCores = Math.max(0, machineCores - measuredCores(server, outcome.generator.cpu))
   return { ...outcome, ...judge(outcome, opts), server, otherCpuCores }
 }
 

@@ -5,6 +5,7 @@ import type { ScenarioResult, StepRow } from './ladder.ts'
 import type { Options } from './options.ts'
 import type { ColdStartResult } from './cold-start.ts'
 import { coldMarkdown, coldTargets } from './cold-report.ts'
+import { coresNeeded, cpuPerPush } from './cpu-budget.ts'
 
 export interface RunMeta {
   startedAt: string
@@ -38,7 +39,8 @@ export interface Report {
   summary: Summary
 }
 
-export function summarize(scenarios: ScenarioResult[], opts: Options, cold?: ColdStartResult): Summary {
+/** `machineCores`: the cores every side shared, to say what a relative target's rate would take of them. */
+export function summarize(scenarios: ScenarioResult[], opts: Options, cold: ColdStartResult | undefined, machineCores: number): Summary {
   const maxOkRate = Object.fromEntries(scenarios.map((s) => [s.name, s.error && !s.steps.length ? null : s.maxOkRate]))
   const relay = scenarios.find((s) => s.name === 'relay')
   const ratios: Summary['ratios'] = {}
@@ -59,15 +61,16 @@ export function summarize(scenarios: ScenarioResult[], opts: Options, cold?: Col
       })
     }
     const ratio = ratios[s.name]
+    const half = relay?.maxOkRate ? coresNeeded(s, relay.maxOkRate / 2, machineCores) : ''
     targets.push({
       scenario: s.name,
       target: `highest R with p99 ≤ ${s.p99LimitMs} ms ≥ ½ the relay's`,
-      measured: relay ? `${s.maxOkRate ?? 'none'} vs relay ${relay.maxOkRate ?? 'none'} (ratio ${ratio === null || ratio === undefined ? 'n/a' : ratio.toFixed(2)})` : 'relay not run',
+      measured: relay ? `${s.maxOkRate ?? 'none'} vs relay ${relay.maxOkRate ?? 'none'} (ratio ${ratio === null || ratio === undefined ? 'n/a' : ratio.toFixed(2)})${half}` : 'relay not run',
       met: ratio === null || ratio === undefined ? null : ratio >= 0.5,
     })
   }
   const cluster = compareCluster(scenarios, opts.targetRate, `${opts.name}-cluster.svg`)
-  if (cluster) targets.push(...clusterTargets(cluster, scenarios.find((s) => s.name === 'cluster')))
+  if (cluster) targets.push(...clusterTargets(cluster, scenarios.find((s) => s.name === 'cluster'), machineCores))
   if (cold) targets.push(...coldTargets(cold))
   return { maxOkRate, ratios, targets, ...(cluster && { cluster }) }
 }
@@ -81,10 +84,11 @@ function limits(scenarios: ScenarioResult[]): string {
 }
 
 /** One line, no pipes: safe inside a markdown table cell. */
-const cell = (s: string) => s.replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|').slice(0, 200)
+const cell = (s: string) => s.replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|').slice(0, 300)
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '–')
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '–')
 const pct = (n: number) => (Number.isFinite(n) ? `${Math.round(n * 100)}%` : '–')
+const micros = (seconds: number | null) => (seconds === null ? '–' : (seconds * 1e6).toFixed(0))
 
 function lossCell(r: StepRow): string {
   const c = r.counts
@@ -117,14 +121,14 @@ export function markdown(report: Report): string {
         walNote(scenarios, o.coldWal),
       '',
     )
-    out.push('| scenario | R/s | acked/s | p50 | p99 | p999 | max | ack p99 | lost: unacked / dev1 / dev2 | server RSS MiB | server CPU | postgres CPU | redis CPU | gen CPU | other CPU | send lag p99 | verdict |')
-    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+    out.push('| scenario | R/s | acked/s | p50 | p99 | p999 | max | ack p99 | lost: unacked / dev1 / dev2 | server RSS MiB | server CPU | postgres CPU | redis CPU | gen CPU | other CPU | CPU/push µs | send lag p99 | verdict |')
+    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
     for (const s of scenarios) {
-      if (s.error && !s.steps.length) out.push(`| ${s.name} | | | | | | | | | | | | | | | | ${cell(s.error)} |`)
+      if (s.error && !s.steps.length) out.push(`| ${s.name} | | | | | | | | | | | | | | | | | ${cell(s.error)} |`)
       for (const r of s.steps) {
         const l = r.latency
         out.push(
-          `| ${s.name} | ${r.rate} | ${r.ackedPerSec.toFixed(0)} | ${f2(l.p50)} | ${f2(l.p99)} | ${f2(l.p999)} | ${f1(l.max)} | ${f2(r.ackLatency.p99)} | ${lossCell(r)} | ${r.server.rssMaxMiB.toFixed(0)} | ${pct(r.server.cpuCores)} | ${pct(r.server.postgresCpuCores)} | ${pct(r.server.redisCpuCores ?? NaN)} | ${pct(r.generator.cpu)} | ${pct(r.otherCpuCores)} | ${f1(r.sendLag.p99)} | ${r.ok ? 'ok' : cell(r.reasons.join('; '))}${r.generatorBound ? ' (generator-bound)' : ''} |`,
+          `| ${s.name} | ${r.rate} | ${r.ackedPerSec.toFixed(0)} | ${f2(l.p50)} | ${f2(l.p99)} | ${f2(l.p999)} | ${f1(l.max)} | ${f2(r.ackLatency.p99)} | ${lossCell(r)} | ${r.server.rssMaxMiB.toFixed(0)} | ${pct(r.server.cpuCores)} | ${pct(r.server.postgresCpuCores)} | ${pct(r.server.redisCpuCores ?? NaN)} | ${pct(r.generator.cpu)} | ${pct(r.otherCpuCores)} | ${micros(cpuPerPush(r))} | ${f1(r.sendLag.p99)} | ${r.ok ? 'ok' : cell(r.reasons.join('; '))}${r.generatorBound ? ' (generator-bound)' : ''} |`,
         )
       }
     }

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     },
     scenarios,
     ...(cold ? { cold } : {}),
-    summary: summarize(scenarios, opts, cold),
+    summary: summarize(scenarios, opts, cold, cpus().length),
   }
   const files = writeReport(join(root, outDir), name, report)
   console.log('\n' + markdown(report))
