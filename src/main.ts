@@ -3,11 +3,15 @@ import { ConfigError, loadConfig, type Config } from './ops/config.ts'
 import { createLogger } from './ops/logger.ts'
 import { openStore } from './store/open.ts'
 import { migrate } from './store/migrate.ts'
+import { AuthStore } from './store/auth-store.ts'
+import { PurgeStore } from './store/purge-store.ts'
+import { RecordDataStore } from './store/record-data-store.ts'
 import { purgeExpired } from './sync/purge.ts'
 import { startHub } from './hub.ts'
 import { authServiceFromConfig } from './auth/service.ts'
 import { KeyBox, KeyBoxError } from './crypto/key-box.ts'
-import { CollectionRegistry } from './sync/collections.ts'
+import { registryWith } from './sync/collections.ts'
+import { RecordCodec } from './sync/record-codec.ts'
 import { rotateKeys } from './ops/rotate-keys.ts'
 import { BACKUP_USAGE, runBackupCommand } from './ops/backup-cli.ts'
 
@@ -107,9 +111,10 @@ async function runPurge(config: Config): Promise<number> {
   const db = await openStore(config)
   try {
     await migrate(db)
+    const store = new PurgeStore(db)
     let total = 0
     for (;;) {
-      const round = await purgeExpired(db, Date.now())
+      const round = await purgeExpired(store, Date.now())
       total += round.records
       if (round.users === 0) break
       console.log(`purged ${round.records} records of ${round.users} users`)
@@ -134,7 +139,7 @@ async function createAdmin(config: Config, username: string | undefined): Promis
   const db = await openStore(config)
   try {
     await migrate(db)
-    const auth = authServiceFromConfig(config, db)
+    const auth = authServiceFromConfig(config, new AuthStore(db))
     await auth.upsertAdmin(username, password)
     console.log(`admin ${username} is ready`)
     return 0
@@ -148,9 +153,9 @@ async function runRotateKeys(config: Config): Promise<number> {
   try {
     await migrate(db)
     const box = new KeyBox(config.secret, config.previousSecret)
-    const total = await rotateKeys(db, {
-      registry: new CollectionRegistry(),
-      box,
+    // The operator's declared collections too: their secret fields are sealed like provider keys.
+    const total = await rotateKeys(new RecordDataStore(db), {
+      codec: new RecordCodec(registryWith(config.collections), box),
       onProgress: (p) => console.log(`${p.collection}: ${p.checked} checked, ${p.resealed} re-encrypted`),
     })
     console.log(`done: ${total.resealed} of ${total.checked} records re-encrypted under key id ${box.kid}`)

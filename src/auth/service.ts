@@ -2,22 +2,30 @@ import type { z } from 'zod'
 import { HubError } from '../../protocol/errors.ts'
 import { LoginBody, Password, RegisterBody, Username, type MeResponse, type TokenResponse, type UserView } from '../../protocol/rest.ts'
 import { parseOrThrow } from '../../protocol/validate.ts'
-import type { SqlClient } from '../store/sql-client.ts'
-import { createMemoryDenylist, type TokenDenylist } from './denylist.ts'
-import { claimInvite, createInvite, listInvites, markInviteUsed, type AdminInvite, type Invite } from './invites.ts'
+import { createMemoryDenylist, type TokenDenylist } from '../cluster/denylist.ts'
+import type { AuthStore } from '../store/auth-store.ts'
+import { systemClock, type Clock } from '../time/clock.ts'
+import type { AdminInvite } from '../store/invite-store.ts'
+import type { AdminUser, UserRow } from '../store/user-store.ts'
+import { claimInvite, createInvite, type Invite } from './invites.ts'
 import { DEFAULT_SCRYPT, hashPassword, needsRehash, verifyPassword, type ScryptParams } from './passwords.ts'
 import type { AccessVerifier, Principal } from './principal.ts'
 import { RefreshTokens } from './refresh-tokens.ts'
 import type { Role } from './roles.ts'
 import { createAccessTokenSigner } from './tokens.ts'
 import { UserStatusCache } from './user-status-cache.ts'
-import * as users from './users.ts'
 
-/** `open`: anyone may register; `invite`: an unused, unexpired invite is required; `closed`: nobody registers. */
-export type RegistrationMode = 'open' | 'invite' | 'closed'
+/** `open`: anyone may register; `invite`: an unused, unexpired invite is required; `none`: nobody registers. */
+export type RegistrationMode = 'open' | 'invite' | 'none'
+
+/** How passwords are hashed and checked (scrypt, passwords.ts); a test may wrap it to watch the calls. */
+export interface PasswordHasher {
+  hash(password: string, params: ScryptParams): Promise<string>
+  verify(password: string, stored: string): Promise<boolean>
+}
 
 export interface AuthServiceOptions {
-  db: SqlClient
+  store: AuthStore
   /** The operator secret; the signing key is derived from it (HKDF, own purpose label). */
   secret: string | Uint8Array
   registration: RegistrationMode
@@ -25,25 +33,26 @@ export interface AuthServiceOptions {
   accessTtlSec?: number
   /** Refresh-token lifetime, renewed on every rotation; default 30 days. */
   refreshTtlSec?: number
-  /** Told after a user is disabled, so every node can close the user's sockets. */
-  onUserDisabled?: (userId: string) => void | Promise<void>
   /** Where logged-out access tokens are remembered; in-process by default. */
   denylist?: TokenDenylist
   /** How long a user's disabled flag and role may be served from memory; at most 1000 ms. */
   statusCacheMs?: number
   passwordParams?: ScryptParams
-  now?: () => number
+  passwords?: PasswordHasher
+  /** Token lifetimes, invite expiry and the status cache run on it. */
+  clock?: Clock
 }
 
 export type Tokens = z.infer<typeof TokenResponse>
 export type User = z.infer<typeof UserView>
 export type Me = z.infer<typeof MeResponse>
-export type { AdminUser } from './users.ts'
-export type { AdminInvite, Invite } from './invites.ts'
+export type { AdminUser } from '../store/user-store.ts'
+export type { AdminInvite } from '../store/invite-store.ts'
+export type { Invite } from './invites.ts'
 
 export interface AuthService extends AccessVerifier {
   register(input: { username: string; password: string; invite?: string }): Promise<User>
-  /** Same `unauthorized` answer, in similar time, for an unknown user and a wrong password. */
+  /** Same `unauthorized` answer, after one password check alike, for an unknown user and a wrong password. */
   login(input: { username: string; password: string }, deviceId?: string): Promise<Tokens>
   /** Rotates the refresh token; a reused one revokes its whole family. */
   refresh(refreshToken: string): Promise<Tokens>
@@ -52,13 +61,15 @@ export interface AuthService extends AccessVerifier {
   me(userId: string): Promise<Me>
   createInvite(createdBy: string | null, invite: { role: Role; expires_in: number }): Promise<Invite>
   listInvites(): Promise<AdminInvite[]>
-  listUsers(page: { limit: number; after?: string }): Promise<{ items: users.AdminUser[]; next?: string }>
-  /** Disables or re-enables a user; disabling revokes its refresh tokens and calls onUserDisabled. */
-  setDisabled(userId: string, disabled: boolean): Promise<users.AdminUser>
-  /** An admin's PATCH: disabled and/or role. */
-  updateUser(userId: string, patch: { disabled?: boolean; role?: Role }): Promise<users.AdminUser>
+  listUsers(page: { limit: number; after?: string }): Promise<{ items: AdminUser[]; next?: string }>
+  /**
+   * Changes a user's disabled flag and/or role; disabling revokes its refresh tokens. This node
+   * stops trusting its cached status at once; telling the other nodes is the caller's
+   * (sync/user-admin.ts).
+   */
+  updateUser(userId: string, patch: { disabled?: boolean; role?: Role }): Promise<AdminUser>
   /** Creates the configured admin, or makes the existing user of that name an enabled admin with that password. */
-  upsertAdmin(username: string, password: string): Promise<users.AdminUser>
+  upsertAdmin(username: string, password: string): Promise<AdminUser>
   /** Drops the cached status of a user (a change made on another node). */
   forgetUser(userId: string): void
   /** Deletes expired refresh tokens; returns how many. */
@@ -68,23 +79,32 @@ export interface AuthService extends AccessVerifier {
 export const DEFAULT_ACCESS_TTL_SEC = 15 * 60
 export const DEFAULT_REFRESH_TTL_SEC = 30 * 24 * 3600
 const BAD_LOGIN = 'wrong username or password'
+const INVITES_LISTED = 1000
+const SCRYPT: PasswordHasher = { hash: hashPassword, verify: verifyPassword }
 
 export function createAuthService(opts: AuthServiceOptions): AuthService {
-  const { db } = opts
-  const now = opts.now ?? Date.now
+  const { store } = opts
+  const clock = opts.clock ?? systemClock
+  const now = clock.now
   const accessTtlSec = opts.accessTtlSec ?? DEFAULT_ACCESS_TTL_SEC
   const passwordParams = opts.passwordParams ?? DEFAULT_SCRYPT
+  const passwords = opts.passwords ?? SCRYPT
   const signer = createAccessTokenSigner(opts.secret, now)
-  const denylist = opts.denylist ?? createMemoryDenylist(now)
-  const refreshTokens = new RefreshTokens(db, opts.refreshTtlSec ?? DEFAULT_REFRESH_TTL_SEC, now)
-  const status = new UserStatusCache((id) => users.loadUserStatus(db, id), Math.min(opts.statusCacheMs ?? 1000, 1000), now)
+  const denylist = opts.denylist ?? createMemoryDenylist(clock)
+  const refreshTokens = new RefreshTokens(store, opts.refreshTtlSec ?? DEFAULT_REFRESH_TTL_SEC, now)
+  const status = new UserStatusCache((id) => store.users.status(id), Math.min(opts.statusCacheMs ?? 1000, 1000), now)
   // An unknown username is checked against this, so it costs one scrypt like a wrong password.
   // Made up front so even the first such login takes no longer than a real one.
-  const dummyHash = hashPassword('not-a-password-of-anyone', passwordParams)
+  const dummyHash = passwords.hash('not-a-password-of-anyone', passwordParams)
 
   const tokensFor = async (user: { id: string; username: string; role: Role }, refreshToken: string): Promise<Tokens> => {
     const { token } = await signer.sign(user, accessTtlSec)
     return { access_token: token, refresh_token: refreshToken, token_type: 'bearer', expires_in: accessTtlSec }
+  }
+  const insertUser = async (tables: Pick<AuthStore, 'users'>, user: { username: string; passwordHash: string; role: Role; now: number }): Promise<UserRow> => {
+    const created = await tables.users.insert(user)
+    if (!created) throw new HubError('invalid', 'username is already taken')
+    return created
   }
 
   const service: AuthService = {
@@ -100,14 +120,14 @@ export function createAuthService(opts: AuthServiceOptions): AuthService {
 
     async register(input) {
       const body = parseOrThrow(RegisterBody, input, 'body')
-      if (opts.registration === 'closed') throw new HubError('forbidden', 'registration is closed')
+      if (opts.registration === 'none') throw new HubError('forbidden', 'registration is closed')
       if (opts.registration !== 'open' && body.invite === undefined) throw new HubError('forbidden', 'registration requires an invite')
-      const passwordHash = await hashPassword(body.password, passwordParams)
-      const user = await db.transaction(async (tx) => {
+      const passwordHash = await passwords.hash(body.password, passwordParams)
+      const user = await store.transaction(async (tx) => {
         const t = now()
-        const role = body.invite === undefined ? 'user' : await claimInvite(tx, body.invite, t)
-        const created = await users.insertUser(tx, { username: body.username, passwordHash, role, now: t })
-        if (body.invite !== undefined) await markInviteUsed(tx, body.invite, created.id, t)
+        const role = body.invite === undefined ? 'user' : await claimInvite(tx.invites, body.invite, t)
+        const created = await insertUser(tx, { username: body.username, passwordHash, role, now: t })
+        if (body.invite !== undefined) await tx.invites.markUsed(body.invite, created.id, t)
         return created
       })
       return { id: user.id, username: user.username, role: user.role }
@@ -115,11 +135,11 @@ export function createAuthService(opts: AuthServiceOptions): AuthService {
 
     async login(input, deviceId) {
       const body = parseOrThrow(LoginBody, input, 'body')
-      const user = await users.findUserByName(db, body.username)
-      const ok = await verifyPassword(body.password, user?.password_hash ?? (await dummyHash))
+      const user = await store.users.findByName(body.username)
+      const ok = await passwords.verify(body.password, user?.password_hash ?? (await dummyHash))
       if (!user || !ok) throw new HubError('unauthorized', BAD_LOGIN)
       if (user.disabled) throw new HubError('forbidden', 'user is disabled')
-      if (needsRehash(user.password_hash, passwordParams)) await users.setPasswordHash(db, user.id, await hashPassword(body.password, passwordParams))
+      if (needsRehash(user.password_hash, passwordParams)) await store.users.setPasswordHash(user.id, await passwords.hash(body.password, passwordParams))
       return tokensFor(user, await refreshTokens.issue(user.id, deviceId))
     },
 
@@ -141,29 +161,24 @@ export function createAuthService(opts: AuthServiceOptions): AuthService {
     },
 
     async me(userId) {
-      const user = await users.findUserView(db, userId)
+      const user = await store.users.view(userId)
       if (!user) throw new HubError('not_found', 'no such user')
       return { id: user.id, username: user.username, role: user.role, created_at: user.created_at }
     },
 
     createInvite(createdBy, invite) {
-      return createInvite(db, { role: invite.role, createdBy, now: now(), expiresInSec: invite.expires_in })
+      return createInvite(store.invites, { role: invite.role, createdBy, now: now(), expiresInSec: invite.expires_in })
     },
 
-    listInvites: () => listInvites(db),
+    listInvites: () => store.invites.list(INVITES_LISTED),
 
-    listUsers: (page) => users.listUsers(db, page),
-
-    setDisabled: (userId, disabled) => service.updateUser(userId, { disabled }),
+    listUsers: (page) => store.users.list(page),
 
     async updateUser(userId, patch) {
-      const user = await users.updateUser(db, userId, patch)
+      const user = await store.users.update(userId, patch)
       if (!user) throw new HubError('not_found', 'no such user')
       status.forget(userId)
-      if (patch.disabled === true) {
-        await refreshTokens.revokeUser(userId)
-        await opts.onUserDisabled?.(userId)
-      }
+      if (patch.disabled === true) await refreshTokens.revokeUser(userId)
       return user
     },
 
@@ -171,15 +186,14 @@ export function createAuthService(opts: AuthServiceOptions): AuthService {
       const name = parseOrThrow(Username, username, 'admin username')
       const pass = parseOrThrow(Password, password, 'admin password')
       for (let attempt = 0; ; attempt++) {
-        const existing = await users.findUserByName(db, name)
+        const existing = await store.users.findByName(name)
         if (existing) {
-          if (!(await verifyPassword(pass, existing.password_hash))) await users.setPasswordHash(db, existing.id, await hashPassword(pass, passwordParams))
-          const admin = await service.updateUser(existing.id, { role: 'admin', disabled: false })
-          return admin
+          if (!(await passwords.verify(pass, existing.password_hash))) await store.users.setPasswordHash(existing.id, await passwords.hash(pass, passwordParams))
+          return service.updateUser(existing.id, { role: 'admin', disabled: false })
         }
-        const passwordHash = await hashPassword(pass, passwordParams)
+        const passwordHash = await passwords.hash(pass, passwordParams)
         try {
-          const created = await db.transaction((tx) => users.insertUser(tx, { username: name, passwordHash, role: 'admin', now: now() }))
+          const created = await store.transaction((tx) => insertUser(tx, { username: name, passwordHash, role: 'admin', now: now() }))
           return { id: created.id, username: created.username, role: created.role, disabled: false, created_at: created.created_at }
         } catch (err) {
           // Another node created it between our look-up and insert: take the update path.
@@ -197,11 +211,11 @@ export function createAuthService(opts: AuthServiceOptions): AuthService {
 /** The service as a hub node configures it; `extra` adds what only a running node has. */
 export function authServiceFromConfig(
   config: { secret: string; registration: RegistrationMode; accessTtlSec: number; refreshTtlSec: number },
-  db: SqlClient,
-  extra: Pick<AuthServiceOptions, 'denylist' | 'onUserDisabled'> = {},
+  store: AuthStore,
+  extra: Pick<AuthServiceOptions, 'denylist' | 'clock'> = {},
 ): AuthService {
   return createAuthService({
-    db,
+    store,
     secret: config.secret,
     registration: config.registration,
     accessTtlSec: config.accessTtlSec,

@@ -3,7 +3,7 @@ import { SignJWT, errors, jwtVerify } from 'jose'
 import { z } from 'zod'
 import { HubError } from '../../protocol/errors.ts'
 import { Role as RoleSchema } from '../../protocol/rest.ts'
-import { KEY_PURPOSE, deriveKey } from './keys.ts'
+import { KEY_PURPOSE, deriveKey } from '../crypto/keys.ts'
 import type { Role } from './roles.ts'
 
 /** What the hub puts in an access token and expects back. */

@@ -1,11 +1,6 @@
-import type { Role } from './roles.ts'
+import type { UserStatus } from '../store/user-store.ts'
 
-/** What verifying a token needs to know about its user now (not when the token was signed). */
-export interface UserStatus {
-  username: string
-  role: Role
-  disabled: boolean
-}
+export type { UserStatus }
 
 /** Bound on entries; past it the cache starts over rather than growing with the user base. */
 const MAX_ENTRIES = 50_000

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { systemClock, type Clock } from '../time/clock.ts'
 import { LocalSockets, type DevicePresence, type Presence } from './presence.ts'
 
 /** How often a node re-announces its sockets, and how long an unrefreshed entry counts. */
@@ -10,20 +11,20 @@ const STALE_MS = 3 * REFRESH_MS
  * vouched for it. A node refreshes its own entries; a node killed without a word stops
  * refreshing, and its entries read as offline after STALE_MS and expire with the key.
  */
-export function createRedisPresence(redis: Redis, opts: { nodeId: string; prefix: string; now?: () => number }): Presence {
-  const now = opts.now ?? Date.now
+export function createRedisPresence(redis: Redis, opts: { nodeId: string; prefix: string; clock?: Clock }): Presence {
+  const clock = opts.clock ?? systemClock
+  const now = clock.now
   const local = new LocalSockets()
   const key = (user: string) => `${opts.prefix}:presence:{${user}}`
   const field = (device: string) => `${opts.nodeId} ${device}`
   const announce = (user: string, device: string, since: number) =>
     redis.multi().hset(key(user), field(device), `${now()} ${since}`).pexpire(key(user), STALE_MS).exec()
 
-  const refresh = setInterval(() => {
+  const refresh = clock.every(REFRESH_MS, () => {
     const pipeline = redis.pipeline()
     for (const e of local.entries()) pipeline.hset(key(e.user), field(e.device), `${now()} ${e.since}`).pexpire(key(e.user), STALE_MS)
     void pipeline.exec().catch(() => {})
-  }, REFRESH_MS)
-  refresh.unref()
+  })
 
   return {
     online(user, device) {
@@ -51,7 +52,7 @@ export function createRedisPresence(redis: Redis, opts: { nodeId: string; prefix
       return [...byDevice.values()]
     },
     async close() {
-      clearInterval(refresh)
+      refresh.cancel()
       // Leaving cleanly: this node's entries go now rather than when they go stale.
       const pipeline = redis.pipeline()
       for (const e of local.entries()) pipeline.hdel(key(e.user), field(e.device))

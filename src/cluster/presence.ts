@@ -1,3 +1,5 @@
+import { systemClock, type Clock } from '../time/clock.ts'
+
 /** Where a device is connected right now: which nodes hold its sockets, and since when. */
 export interface DevicePresence {
   device: string
@@ -51,10 +53,11 @@ export class LocalSockets {
 }
 
 /** Single node: presence is this node's sockets. */
-export function createMemoryPresence(nodeId: string, now: () => number = Date.now): Presence {
+export function createMemoryPresence(opts: { nodeId: string; clock?: Clock }): Presence {
+  const { nodeId, clock = systemClock } = opts
   const local = new LocalSockets()
   return {
-    online: (user, device) => void local.add(user, device, now()),
+    online: (user, device) => void local.add(user, device, clock.now()),
     offline: (user, device) => void local.remove(user, device),
     list: async (user) =>
       [...local.entries()].filter((e) => e.user === user).map((e) => ({ device: e.device, nodes: [nodeId], since: e.since })),

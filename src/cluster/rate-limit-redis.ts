@@ -7,7 +7,8 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {n, redis.call('PTTL', KEYS[1])}`
 
 /** Cluster-wide limits: every node counts into the same Redis key. */
-export function createRedisRateLimiter(redis: Redis, prefix: string): RateLimiter {
+export function createRedisRateLimiter(redis: Redis, opts: { prefix: string }): RateLimiter {
+  const { prefix } = opts
   return {
     async hit(key, limit, windowMs) {
       const [count, ttl] = (await redis.eval(HIT, 1, `${prefix}:rl:${key}`, windowMs)) as [number, number]

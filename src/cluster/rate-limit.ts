@@ -1,4 +1,5 @@
 import { HubError } from '../../protocol/errors.ts'
+import { systemClock, type Clock } from '../time/clock.ts'
 
 /** A fixed-window counter: at most `limit` hits per key per window. */
 export interface RateLimiter {
@@ -13,20 +14,19 @@ export function rateLimited(retryAfterMs: number): HubError {
 }
 
 /** Single node: counters in memory, swept as their windows end. */
-export function createMemoryRateLimiter(now: () => number = Date.now): RateLimiter {
+export function createMemoryRateLimiter(clock: Clock = systemClock): RateLimiter {
   const windows = new Map<string, { count: number; resetAt: number }>()
-  const sweep = setInterval(() => {
-    const t = now()
+  const sweep = clock.every(60_000, () => {
+    const t = clock.now()
     for (const [k, w] of windows) if (w.resetAt <= t) windows.delete(k)
-  }, 60_000)
-  sweep.unref()
+  })
   return {
     async hit(key, limit, windowMs) {
-      const t = now()
+      const t = clock.now()
       let w = windows.get(key)
       if (!w || w.resetAt <= t) windows.set(key, (w = { count: 0, resetAt: t + windowMs }))
       if (++w.count > limit) throw rateLimited(w.resetAt - t)
     },
-    close: async () => clearInterval(sweep),
+    close: async () => sweep.cancel(),
   }
 }

@@ -1,11 +1,12 @@
 import { Redis } from 'ioredis'
 import { HubError } from '../../protocol/errors.ts'
-import { createMemoryDenylist, type TokenDenylist } from '../auth/denylist.ts'
+import { createMemoryDenylist, type TokenDenylist } from './denylist.ts'
 import { createMemoryPresence, type Presence } from './presence.ts'
 import { createRedisPresence } from './presence-redis.ts'
 import { createMemoryRateLimiter, type RateLimiter } from './rate-limit.ts'
 import { createRedisRateLimiter } from './rate-limit-redis.ts'
 import { createRedisDenylist } from './denylist-redis.ts'
+import { systemClock, type Clock } from '../time/clock.ts'
 
 /** State every node must agree on besides the database: presence, rate limits, the logout denylist. */
 export interface ClusterState {
@@ -16,21 +17,19 @@ export interface ClusterState {
 }
 
 /** Redis-backed when a URL is given (many nodes), in memory otherwise (one node). */
-export function createClusterState(opts: { redisUrl?: string; nodeId: string; prefix: string }): ClusterState {
+export function createClusterState(opts: { redisUrl?: string; nodeId: string; prefix: string; clock?: Clock }): ClusterState {
+  const clock = opts.clock ?? systemClock
   if (!opts.redisUrl) {
-    const rateLimiter = createMemoryRateLimiter()
-    const presence = createMemoryPresence(opts.nodeId)
-    return { presence, rateLimiter, denylist: createMemoryDenylist(), close: async () => (await presence.close(), await rateLimiter.close()) }
+    const rateLimiter = createMemoryRateLimiter(clock)
+    const presence = createMemoryPresence({ nodeId: opts.nodeId, clock })
+    return { presence, rateLimiter, denylist: createMemoryDenylist(clock), close: async () => (await presence.close(), await rateLimiter.close()) }
   }
-  // Commands fail at once while Redis is away instead of queueing: every use below has a
-  // fallback, because Postgres is the truth and Redis only a hint.
-  const redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true, commandTimeout: 1000 })
-  redis.on('error', () => {}) // reconnects on its own
-  const presence = createRedisPresence(redis, opts)
-  const denylist = createRedisDenylist(redis, opts.prefix)
+  const redis = connectClusterRedis(opts.redisUrl)
+  const presence = createRedisPresence(redis, { nodeId: opts.nodeId, prefix: opts.prefix, clock })
+  const denylist = createRedisDenylist(redis, { prefix: opts.prefix, clock })
   return {
     presence: { ...presence, list: (user) => presence.list(user).catch(() => []) },
-    rateLimiter: failOpen(createRedisRateLimiter(redis, opts.prefix)),
+    rateLimiter: failOpen(createRedisRateLimiter(redis, { prefix: opts.prefix })),
     denylist: {
       add: (jti, expiresAt) => denylist.add(jti, expiresAt),
       // A logged-out access token lives minutes at most, and logout revoked its refresh
@@ -42,6 +41,16 @@ export function createClusterState(opts: { redisUrl?: string; nodeId: string; pr
       await redis.quit().catch(() => redis.disconnect())
     },
   }
+}
+
+/**
+ * The connection the cluster state shares. Commands fail at once while Redis is away instead of
+ * queueing: every use has a fallback, because Postgres is the truth and Redis only a hint.
+ */
+export function connectClusterRedis(url: string): Redis {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true, commandTimeout: 1000 })
+  redis.on('error', () => {}) // reconnects on its own
+  return redis
 }
 
 /** Counts when Redis answers; lets the request through when it does not (never locks users out). */

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
-import { deriveKey, KEY_PURPOSE } from '../auth/keys.ts'
+import { deriveKey, KEY_PURPOSE } from './keys.ts'
 
 const PREFIX = 'enc:v1:'
 const IV_BYTES = 12

@@ -1,9 +1,9 @@
 import { Hono } from 'hono'
-import { HubError } from '../../protocol/errors.ts'
 import { Id } from '../../protocol/records.ts'
 import { AdminUserListQuery, AdminUserPatch, CreateInviteBody } from '../../protocol/rest.ts'
 import { parseOrThrow } from '../../protocol/validate.ts'
 import type { AuthService } from '../auth/service.ts'
+import type { UserAdmin } from '../sync/user-admin.ts'
 import { requireAdmin, requireAuth, type HubEnv } from './env.ts'
 import { readBody, reply } from './negotiate.ts'
 
@@ -12,7 +12,7 @@ export interface AdminRoutesOptions {
 }
 
 /** User and invite administration; every route needs an admin's access token. */
-export function adminRoutes(auth: AuthService, opts: AdminRoutesOptions): Hono<HubEnv> {
+export function adminRoutes(auth: AuthService, users: UserAdmin, opts: AdminRoutesOptions): Hono<HubEnv> {
   const app = new Hono<HubEnv>()
   const limit = { maxBytes: opts.maxBodyBytes }
   app.use('/v1/admin/users', requireAuth(auth), requireAdmin())
@@ -27,11 +27,7 @@ export function adminRoutes(auth: AuthService, opts: AdminRoutesOptions): Hono<H
   app.patch('/v1/admin/users/:id', async (c) => {
     const id = parseOrThrow(Id, c.req.param('id'), 'user id')
     const patch = await readBody(c, AdminUserPatch, limit)
-    // An admin locking themselves out (or demoting the last admin by accident) is never intended.
-    if (id === c.get('principal').userId && (patch.disabled === true || patch.role === 'user')) {
-      throw new HubError('invalid', 'admins cannot disable or demote themselves')
-    }
-    return reply(c, await auth.updateUser(id, patch))
+    return reply(c, await users.update(c.get('principal').userId, id, patch))
   })
 
   app.post('/v1/admin/invites', async (c) => {

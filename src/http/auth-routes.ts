@@ -1,18 +1,16 @@
 import { Hono, type Context } from 'hono'
 import { LoginBody, LogoutBody, PasswordGrantForm, RefreshBody, RegisterBody } from '../../protocol/rest.ts'
 import { Id } from '../../protocol/records.ts'
+import type { LoginThrottle } from '../auth/login-throttle.ts'
 import type { AuthService } from '../auth/service.ts'
 import { clientAddress, requireAuth, type HubEnv } from './env.ts'
-import type { RateLimiter } from '../cluster/rate-limit.ts'
 import { readBody, reply } from './negotiate.ts'
 
 export interface AuthRoutesOptions {
   maxBodyBytes: number
-  /** Login and registration attempts per minute, per client address and per username. */
-  rateLimit?: { limiter: RateLimiter; perIp: number; perUser: number; trustProxy: boolean }
+  /** Login and registration attempts counted per client address (behind a trusted proxy: the one it saw) and username. */
+  rateLimit?: { throttle: LoginThrottle; trustProxy: boolean }
 }
-
-const MINUTE = 60_000
 
 const FORM = 'application/x-www-form-urlencoded'
 
@@ -20,12 +18,9 @@ const FORM = 'application/x-www-form-urlencoded'
 export function authRoutes(auth: AuthService, opts: AuthRoutesOptions): Hono<HubEnv> {
   const app = new Hono<HubEnv>()
   const limit = { maxBytes: opts.maxBodyBytes }
-  // Guessing passwords and mass registration are slowed per address and per account name.
-  const throttle = async (c: Context<HubEnv>, action: string, username: string) => {
+  const throttle = async (c: Context<HubEnv>, action: 'login' | 'register', username: string) => {
     const rl = opts.rateLimit
-    if (!rl) return
-    await rl.limiter.hit(`${action}:ip:${clientAddress(c, rl.trustProxy)}`, rl.perIp, MINUTE)
-    await rl.limiter.hit(`${action}:user:${username.toLowerCase()}`, rl.perUser, MINUTE)
+    if (rl) await rl.throttle.attempt(action, clientAddress(c, rl.trustProxy), username)
   }
 
   app.post('/v1/auth/register', async (c) => {

@@ -4,24 +4,17 @@ import { Id } from '../../protocol/records.ts'
 import { HubError } from '../../protocol/errors.ts'
 import { parseOrThrow } from '../../protocol/validate.ts'
 import type { AccessVerifier } from '../auth/principal.ts'
-import type { Bus } from '../bus/port.ts'
-import type { SqlClient } from '../store/sql-client.ts'
-import { prepareExport, textStream } from '../sync/backup-export.ts'
-import { announceImport, importBackup } from '../sync/backup-import.ts'
-import type { CollectionRegistry } from '../sync/collections.ts'
+import { textStream } from '../sync/backup-export.ts'
+import type { Backups } from '../sync/backups.ts'
+import type { Clock } from '../time/clock.ts'
 import { requireAuth, type HubEnv } from './env.ts'
 import { reply } from './negotiate.ts'
 
 export interface BackupRoutesDeps {
   verifier: AccessVerifier
-  db: SqlClient
-  registry: CollectionRegistry
-  bus: Bus
-  maxRecordBytes: number
-  maxImportBytes: number
-  trashRetentionMs: number
-  /** Records exported or imported (metrics; a test watches an export's pace with it). */
-  onRecords?: (direction: 'export' | 'import', n: number) => void
+  backups: Backups
+  /** Paces an import's progress lines. */
+  clock: Clock
   /** An import that failed for a reason not the client's, once its answer has started streaming. */
   onInternalError?: (err: unknown) => void
 }
@@ -35,17 +28,7 @@ export function backupRoutes(deps: BackupRoutesDeps): Hono<HubEnv> {
   app.get('/v1/export', async (c) => {
     const q = parseOrThrow(ExportQuery, c.req.query(), 'query')
     const principal = c.get('principal')
-    let reported = 0
-    const prepared = await prepareExport({
-      db: deps.db,
-      registry: deps.registry,
-      user: { id: principal.userId, username: principal.username },
-      scopes: q.scopes,
-      onProgress: ({ records }) => {
-        deps.onRecords?.('export', records - reported)
-        reported = records
-      },
-    })
+    const prepared = await deps.backups.export({ id: principal.userId, username: principal.username }, { scopes: q.scopes })
     const day = new Date(prepared.header.exported_at).toISOString().slice(0, 10)
     return new Response(textStream(prepared.lines), {
       headers: {
@@ -66,37 +49,13 @@ export function backupRoutes(deps: BackupRoutesDeps): Hono<HubEnv> {
     if (!body) throw new HubError('backup_invalid', 'the body is empty: expected a synchub backup (NDJSON, header line first)')
     const userId = c.get('principal').userId
     // Asked for NDJSON, the answer streams progress lines while the import runs, then its result.
-    const progress = (c.req.header('accept') ?? '').includes(BACKUP_MEDIA_TYPE) ? progressLines(deps.onInternalError) : undefined
-    let reported = 0
-    const imported = importBackup(body, {
-      db: deps.db,
-      registry: deps.registry,
-      userId,
-      mode: q.mode,
-      scopes: q.scopes,
-      deviceId,
-      maxRecordBytes: deps.maxRecordBytes,
-      maxBytes: deps.maxImportBytes,
-      trashRetentionMs: deps.trashRetentionMs,
-      onProgress: (p) => {
-        progress?.report(p)
-        if (p.phase !== 'apply') return
-        deps.onRecords?.('import', p.records - reported)
-        reported = p.records
-      },
+    const progress = (c.req.header('accept') ?? '').includes(BACKUP_MEDIA_TYPE) ? progressLines(deps.clock, deps.onInternalError) : undefined
+    const imported = deps.backups.import(body, { userId, mode: q.mode, scopes: q.scopes, deviceId, onProgress: progress?.report })
+    const finished = imported.catch((err: unknown) => {
+      // A client that went away mid-upload is not a hub failure worth an error log.
+      if (c.req.raw.signal.aborted && !(err instanceof HubError)) throw new HubError('backup_truncated', 'the upload was cut off before its end')
+      throw err
     })
-    const finished = imported.then(
-      (outcome) => {
-        announceImport(deps.bus, userId, outcome)
-        const { from: _from, replaced: _replaced, ...result } = outcome
-        return result
-      },
-      (err: unknown) => {
-        // A client that went away mid-upload is not a hub failure worth an error log.
-        if (c.req.raw.signal.aborted && !(err instanceof HubError)) throw new HubError('backup_truncated', 'the upload was cut off before its end')
-        throw err
-      },
-    )
     if (progress) return progress.response(finished)
     return reply(c, await finished)
   })
@@ -110,7 +69,7 @@ export function backupRoutes(deps: BackupRoutesDeps): Hono<HubEnv> {
  * `{"result":{imported,copies,skipped}}` or `{"error":{code,message}}`. The status is 200 once
  * the stream starts, so the last line is the verdict.
  */
-function progressLines(onInternalError?: (err: unknown) => void) {
+function progressLines(clock: Clock, onInternalError?: (err: unknown) => void) {
   const encoder = new TextEncoder()
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
   const writer = writable.getWriter()
@@ -118,7 +77,7 @@ function progressLines(onInternalError?: (err: unknown) => void) {
   let last = 0
   return {
     report(p: { phase: 'read' | 'apply'; records: number; total?: number }) {
-      const now = Date.now()
+      const now = clock.now()
       if (now - last < 250) return
       last = now
       write({ progress: p })

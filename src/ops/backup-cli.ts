@@ -4,16 +4,17 @@ import { once } from 'node:events'
 import { parseArgs } from 'node:util'
 import { HubError } from '../../protocol/errors.ts'
 import { ImportMode } from '../../protocol/backup.ts'
-import { findUserByName } from '../auth/users.ts'
 import { createRedisBus } from '../bus/redis.ts'
 import { KeyBox } from '../crypto/key-box.ts'
+import { BackupStore } from '../store/backup-store.ts'
 import { migrate } from '../store/migrate.ts'
 import { openStore } from '../store/open.ts'
 import type { SqlClient } from '../store/sql-client.ts'
+import { UserStore } from '../store/user-store.ts'
 import { prepareExport } from '../sync/backup-export.ts'
 import { announceImport, importBackup, type ImportOutcome } from '../sync/backup-import.ts'
-import { registryWith, type CollectionRegistry } from '../sync/collections.ts'
-import { configureRecordCodec } from '../sync/record-codec.ts'
+import { registryWith } from '../sync/collections.ts'
+import { RecordCodec } from '../sync/record-codec.ts'
 import type { Config } from './config.ts'
 import { ProgressBar } from './progress.ts'
 
@@ -42,20 +43,20 @@ export async function runBackupCommand(command: 'export' | 'import', config: Con
     const scopes = opts.values.scopes?.split(',').filter(Boolean)
     db = await openStore(config)
     await migrate(db)
-    const registry = registryWith(config.collections)
     // Exports open provider keys and imports seal them: the hub's own secret.
-    configureRecordCodec(new KeyBox(config.secret, config.previousSecret), registry)
-    const user = await findUserByName(db, username)
+    const codec = new RecordCodec(registryWith(config.collections), new KeyBox(config.secret, config.previousSecret))
+    const store = new BackupStore(db)
+    const user = await new UserStore(db).findByName(username)
     if (!user) throw new UsageError(`no user named ${username}`)
     if (command === 'export') {
       if (opts.values.mode) throw new UsageError('--mode is for import')
-      return await exportTo(db, registry, { id: user.id, username: user.username }, scopes, opts.values.out)
+      return await exportTo({ store, codec }, { id: user.id, username: user.username }, { scopes, out: opts.values.out })
     }
     if (opts.values.out) throw new UsageError('--out is for export')
     const mode = ImportMode.safeParse(opts.values.mode ?? 'merge')
     if (!mode.success) throw new UsageError('--mode must be merge or overwrite')
     if (opts.positionals.length > 1) throw new UsageError('one file at most')
-    return await importFrom(db, registry, config, user.id, mode.data, scopes, opts.positionals[0])
+    return await importFrom({ store, codec }, config, { userId: user.id, mode: mode.data, scopes, file: opts.positionals[0] })
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       console.error(`synchub ${command}: ${(err as Error).message}\n\nusage:\n${BACKUP_USAGE}`)
@@ -71,10 +72,17 @@ export async function runBackupCommand(command: 'export' | 'import', config: Con
   }
 }
 
-async function exportTo(db: SqlClient, registry: CollectionRegistry, user: { id: string; username: string }, scopes: string[] | undefined, out: string | undefined): Promise<number> {
+/** What an export or import reads and writes through. */
+interface BackupParts {
+  store: BackupStore
+  codec: RecordCodec
+}
+
+async function exportTo(parts: BackupParts, user: { id: string; username: string }, q: { scopes?: string[]; out?: string }): Promise<number> {
+  const { out } = q
   const bar = new ProgressBar('exported')
   let written = 0
-  const prepared = await prepareExport({ db, registry, user, scopes, onProgress: (p) => bar.update((written = p.records), p.total) })
+  const prepared = await prepareExport({ ...parts, user, scopes: q.scopes, onProgress: (p) => bar.update((written = p.records), p.total) })
   // The file holds provider keys in plaintext: readable by its owner only.
   const sink = out && out !== '-' ? createWriteStream(out, { mode: 0o600 }) : process.stdout
   for await (const chunk of prepared.lines) {
@@ -88,21 +96,13 @@ async function exportTo(db: SqlClient, registry: CollectionRegistry, user: { id:
   return 0
 }
 
-async function importFrom(
-  db: SqlClient,
-  registry: CollectionRegistry,
-  config: Config,
-  userId: string,
-  mode: ImportMode,
-  scopes: string[] | undefined,
-  file: string | undefined,
-): Promise<number> {
+async function importFrom(parts: BackupParts, config: Config, q: { userId: string; mode: ImportMode; scopes?: string[]; file?: string }): Promise<number> {
+  const { userId, mode, scopes, file } = q
   const bar = new ProgressBar('checked')
   let phase: 'read' | 'apply' = 'read'
   let last: { records: number; total?: number } = { records: 0 }
   const outcome = await importBackup(file && file !== '-' ? createReadStream(file) : process.stdin, {
-    db,
-    registry,
+    ...parts,
     userId,
     mode,
     scopes,

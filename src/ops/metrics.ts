@@ -2,21 +2,32 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
+/** The live state the gauges read at scrape time. */
+export interface LiveState {
+  sockets(): number
+  usersOnline(): number
+  feeds(): number
+  pendingPushes(): number
+}
+
 /**
  * The hub's Prometheus metrics, one registry per hub (tests run several hubs in one process).
- * Gauges that mirror live state read it at scrape time instead of being updated on every event.
+ * Gauges that mirror live state read it at scrape time instead of being updated on every event;
+ * `watch` registers them once the state exists (the counters are needed before it does).
  */
-export function createMetrics(live: { sockets(): number; usersOnline(): number; feeds(): number; pendingPushes(): number }) {
+export function createMetrics() {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'synchub_process_' })
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({ name, help, registers: [registry], collect() { this.set(read()) } })
-  gauge('synchub_sockets', 'Authenticated sockets on this node', live.sockets)
-  gauge('synchub_users_online', 'Users with at least one socket on this node', live.usersOnline)
-  gauge('synchub_feeds', 'Users whose change stream this node follows (sockets and long-polls)', live.feeds)
-  gauge('synchub_pushes_pending', 'Pushes queued or committing', live.pendingPushes)
   return {
     registry,
+    watch(live: LiveState): void {
+      gauge('synchub_sockets', 'Authenticated sockets on this node', live.sockets)
+      gauge('synchub_users_online', 'Users with at least one socket on this node', live.usersOnline)
+      gauge('synchub_feeds', 'Users whose change stream this node follows (sockets and long-polls)', live.feeds)
+      gauge('synchub_pushes_pending', 'Pushes queued or committing', live.pendingPushes)
+    },
     pushes: new Counter({ name: 'synchub_pushes_total', help: 'Pushes committed (socket and REST)', registers: [registry] }),
     ops: new Counter({ name: 'synchub_ops_total', help: 'Ops in committed pushes', registers: [registry] }),
     commits: new Counter({ name: 'synchub_commits_total', help: 'Database transactions that committed pushes (group commits)', registers: [registry] }),

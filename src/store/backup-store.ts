@@ -10,7 +10,7 @@ export interface ExportCursor {
 
 /** Reads for `GET /v1/export` and `synchub export`, outside any transaction. */
 export class BackupReader {
-  constructor(private readonly db: SqlClient) {}
+  constructor(private readonly db: SqlQueryable) {}
 
   async count(userId: string, collections: string[]): Promise<number> {
     const { rows } = await this.db.query<{ n: number }>(
@@ -26,12 +26,26 @@ export class BackupReader {
    * old or new. At most `limit` rows, and it stops once the data reaches `maxBytes` (always at
    * least one row), so large records never make a large page.
    */
-  async page(userId: string, collections: string[], after: ExportCursor | null, limit: number, maxBytes: number): Promise<RecordRow[]> {
+  async page(userId: string, q: { collections: string[]; after: ExportCursor | null; limit: number; maxBytes: number }): Promise<RecordRow[]> {
     // A function (migration 0005) so the plan walks the primary key whatever the statistics say.
     const { rows } = await this.db.query<RecordRow>('SELECT * FROM synchub_export_page($1, $2::text[], $3, $4, $5, $6)', [
-      userId, collections, after?.collection ?? null, after?.id ?? '', limit, maxBytes,
+      userId, q.collections, q.after?.collection ?? null, q.after?.id ?? '', q.limit, q.maxBytes,
     ])
     return rows
+  }
+}
+
+/** A backup's statements: the export's reads, and the import's writes inside one transaction. */
+export class BackupStore {
+  readonly reader: BackupReader
+
+  constructor(private readonly db: SqlClient) {
+    this.reader = new BackupReader(db)
+  }
+
+  /** Runs fn with the import's statements in one transaction: committed when it resolves, rolled back when it throws. */
+  importTransaction<T>(fn: (writer: BackupWriter) => Promise<T>): Promise<T> {
+    return this.db.transaction((q) => fn(new BackupWriter(q)))
   }
 }
 

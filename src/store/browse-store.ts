@@ -1,12 +1,11 @@
-import type { RecordRow } from './rows.ts'
-import type { SqlClient } from './sql-client.ts'
+import { RECORD_COLUMNS, type RecordRow } from './rows.ts'
+import type { SqlQueryable } from './sql-client.ts'
 
-const COLUMNS =
-  'user_id, collection, id, seq, data, parent_id, created_at, updated_at, deleted_at, purge_at, replaced_by, conflict_of, device_id, created_seq, trashed_with'
+const COLUMNS = `user_id, ${RECORD_COLUMNS}`
 
 /** Reads that browse a user's records rather than follow the change stream. */
 export class BrowseStore {
-  constructor(private readonly db: SqlClient) {}
+  constructor(private readonly db: SqlQueryable) {}
 
   /** What is in the recycle bin, soonest purged first. */
   async trash(userId: string, collections: string[] | null, limit: number): Promise<RecordRow[]> {
@@ -24,7 +23,8 @@ export class BrowseStore {
    * messages), read newest first through the (user, parent, created_seq) index, so a long
    * history is paged without being loaded. One more row than asked tells whether older ones exist.
    */
-  async childrenBefore(userId: string, collection: string, parentId: string, beforeSeq: number | null, limit: number): Promise<{ rows: RecordRow[]; older: boolean }> {
+  async childrenBefore(userId: string, q: { collection: string; parentId: string; beforeSeq: number | null; limit: number }): Promise<{ rows: RecordRow[]; older: boolean }> {
+    const { collection, parentId, beforeSeq, limit } = q
     const { rows } = await this.db.query<RecordRow>(
       `SELECT ${COLUMNS} FROM records
         WHERE user_id = $1 AND parent_id = $2 AND collection = $3 AND deleted_at IS NULL

@@ -2,11 +2,17 @@ import pg from 'pg'
 import type { SqlClient, SqlQueryable } from './sql-client.ts'
 import { HubError } from '../../protocol/errors.ts'
 
-// Sequence numbers and times are int8; they stay well inside 2^53.
-pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v))
+/**
+ * Sequence numbers and times are int8; they stay well inside 2^53, so they come back as numbers.
+ * Set per pool, not in pg's process-wide type registry: other pg clients in the process keep theirs.
+ */
+const TYPES: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+}
 
 /** Connection errors and server shutdowns mean "the database is down": retryable, nothing applied. */
-const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08006', '08001', '08003', '08004'])
+const UNAVAILABLE: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08006', '08001', '08003', '08004'])
 
 export function toStoreError(err: unknown): unknown {
   const code = (err as { code?: string })?.code
@@ -17,12 +23,14 @@ export function toStoreError(err: unknown): unknown {
   return err
 }
 
-const statementNames = new Map<string, string>()
-/** A stable name per distinct statement text (the hub has a few dozen). */
-function statementName(text: string): string {
-  let name = statementNames.get(text)
-  if (!name) statementNames.set(text, (name = `synchub_${statementNames.size + 1}`))
-  return name
+/** A stable name per distinct statement text (the hub has a few dozen), for one pool's connections. */
+function statementNamer(): (text: string) => string {
+  const names = new Map<string, string>()
+  return (text) => {
+    let name = names.get(text)
+    if (!name) names.set(text, (name = `synchub_${names.size + 1}`))
+    return name
+  }
 }
 
 /**
@@ -52,7 +60,8 @@ export function createPostgresClient(opts: PostgresOptions): SqlClient {
   // stalls while backends exit: measured on the bench, the connections a burst of reads had
   // opened closed together 10 s later and held every push for up to 120 ms. Keeping them also
   // keeps each connection's prepared statements. The pool's size is the bound either way.
-  const pool = new pg.Pool({ connectionString: withSessionSettings(opts.url), max: opts.max ?? 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 0 })
+  const pool = new pg.Pool({ connectionString: withSessionSettings(opts.url), max: opts.max ?? 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 0, types: TYPES })
+  const statementName = statementNamer()
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {})
   const run = async <T>(q: pg.Pool | pg.PoolClient, text: string, params?: unknown[]) => {

@@ -33,7 +33,7 @@ export class WriteConflict extends Error {
 
 // serialization_failure (the write guard), deadlock_detected (two nodes writing the same users)
 // and unique_violation (a record the plan took to be absent exists, or another node took the seq).
-const CONFLICT_CODES = new Set(['40001', '40P01', '23505'])
+const CONFLICT_CODES: ReadonlySet<string> = new Set(['40001', '40P01', '23505'])
 
 type ReadRow = RecordRow & { kind: 'u' | 'd' | 'r'; min_valid_seq: number; epoch: string; scope: string[] | null; last_mid: number; revoked_at: number | null }
 

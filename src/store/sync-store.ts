@@ -2,6 +2,18 @@ import type { SqlClient } from './sql-client.ts'
 import { PushStore } from './push-store.ts'
 import { deviceKey, recordOf, type RecordRow, type UserState } from './rows.ts'
 
+/** Which part of a user's stream one page holds. */
+export interface PageQuery {
+  /** The page starts after this seq. */
+  since: number
+  /** At most this many rows. */
+  limit: number
+  /** Only these collections; null or absent: every collection. */
+  collections?: string[] | null
+  /** The page stops once its records' data reach this many bytes (always at least one row). */
+  maxBytes?: number
+}
+
 export interface PullPage {
   head: number
   minValidSeq: number
@@ -34,13 +46,19 @@ export class SyncStore {
     this.push = new PushStore(commitDb)
   }
 
+  /** Runs fn with the push statements inside one transaction on the commit connections. */
+  pushInTransaction<T>(fn: (push: PushStore) => Promise<T>): Promise<T> {
+    return this.commitDb.transaction((q) => fn(new PushStore(q)))
+  }
+
   /**
    * One page of the user's stream after `since`, read in one statement so rows and head come
    * from one snapshot. `collections` null means every collection. A page stops at `limit` rows
    * or once its records' data reach `maxBytes` (always at least one row), so a page of large
    * records never has to sit in memory whole; `cut` says the page ended early for either reason.
    */
-  async pull(userId: string, since: number, limit: number, collections: string[] | null, maxBytes = DEFAULT_PAGE_BYTES): Promise<PullPage | undefined> {
+  async pull(userId: string, q: PageQuery): Promise<PullPage | undefined> {
+    const { since, limit, collections = null, maxBytes = DEFAULT_PAGE_BYTES } = q
     // A function (migration 0004) so the plan walks the seq index whatever the statistics say.
     const { rows } = await this.db.query<RecordRow & { head: number; min_valid_seq: number; epoch: string; r_seq: number | null; running: number | null }>(
       'SELECT * FROM synchub_pull_page($1, $2, $3, $4::text[], $5)',
@@ -80,13 +98,13 @@ export class SyncStore {
   }
 
   /** Registers or refreshes a device at socket auth; returns false when the device was revoked. */
-  async touchDevice(userId: string, deviceId: string, name: string | undefined, platform: string | undefined, now: number): Promise<boolean> {
+  async touchDevice(device: { userId: string; id: string; name?: string; platform?: string; now: number }): Promise<boolean> {
     const { rows } = await this.db.query<{ revoked_at: number | null }>(
       `INSERT INTO devices (user_id, id, name, platform, created_at, last_seen) VALUES ($1, $2, $3, $4, $5, $5)
        ON CONFLICT (user_id, id) DO UPDATE SET last_seen = $5,
          name = COALESCE(EXCLUDED.name, devices.name), platform = COALESCE(EXCLUDED.platform, devices.platform)
        RETURNING revoked_at`,
-      [userId, deviceId, name ?? null, platform ?? null, now],
+      [device.userId, device.id, device.name ?? null, device.platform ?? null, device.now],
     )
     return rows[0]?.revoked_at == null
   }

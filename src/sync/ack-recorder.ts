@@ -1,5 +1,6 @@
 import type { SyncStore } from '../store/sync-store.ts'
 import { deviceKey } from '../store/rows.ts'
+import { systemClock, type Clock, type Timer } from '../time/clock.ts'
 
 /** Flushes that may find a device's row busy before its ack is dropped (acks are advisory; the device sends newer ones). */
 const MAX_TRIES = 3
@@ -17,14 +18,15 @@ interface PendingAck {
  */
 export class AckRecorder {
   private pending = new Map<string, PendingAck>()
-  private readonly timer: NodeJS.Timeout
+  private readonly timer: Timer
+  private readonly clock: Clock
 
   constructor(
     private readonly store: SyncStore,
-    intervalMs = 1000,
+    opts: { intervalMs?: number; clock?: Clock } = {},
   ) {
-    this.timer = setInterval(() => void this.flush().catch(() => {}), intervalMs)
-    this.timer.unref()
+    this.clock = opts.clock ?? systemClock
+    this.timer = this.clock.every(opts.intervalMs ?? 1000, () => void this.flush().catch(() => {}))
   }
 
   record(userId: string, deviceId: string, cursor: number): void {
@@ -37,7 +39,7 @@ export class AckRecorder {
     if (this.pending.size === 0) return
     const acks = [...this.pending.values()]
     this.pending = new Map()
-    const unwritten = await this.store.saveAcks(acks, Date.now())
+    const unwritten = await this.store.saveAcks(acks, this.clock.now())
     // A row a commit held just then is tried at the next flush, unless a newer ack came meanwhile.
     for (const a of unwritten) {
       const key = deviceKey(a.userId, a.deviceId)
@@ -46,7 +48,7 @@ export class AckRecorder {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer)
+    this.timer.cancel()
     await this.flush().catch(() => {})
   }
 }

@@ -1,15 +1,14 @@
 import { decodeMsgpack } from '../../protocol/codec.ts'
 import { BACKUP_VERSION, type BackupHeader, type BackupRecord, type BackupTrailer } from '../../protocol/backup.ts'
 import type { RecordRow } from '../store/rows.ts'
-import type { SqlClient } from '../store/sql-client.ts'
-import { BackupReader, type ExportCursor } from '../store/backup-store.ts'
+import type { BackupStore, ExportCursor } from '../store/backup-store.ts'
 import { backupScopes } from './backup-scopes.ts'
-import type { CollectionRegistry } from './collections.ts'
-import { openData } from './record-codec.ts'
+import type { RecordCodec } from './record-codec.ts'
 
 export interface ExportOptions {
-  db: SqlClient
-  registry: CollectionRegistry
+  store: BackupStore
+  /** The collections, and the key box that opens their secret fields. */
+  codec: RecordCodec
   user: { id: string; username?: string }
   /** Scope keys to export; every key by default. */
   scopes?: string[]
@@ -33,8 +32,8 @@ export interface PreparedExport {
  * from the store only when the consumer asks for more, so a slow reader holds one page at most.
  */
 export async function prepareExport(opts: ExportOptions): Promise<PreparedExport> {
-  const { scopes, collections } = backupScopes(opts.registry, opts.scopes)
-  const reader = new BackupReader(opts.db)
+  const { scopes, collections } = backupScopes(opts.codec.registry, opts.scopes)
+  const reader = opts.store.reader
   const total = await reader.count(opts.user.id, collections)
   const header: BackupHeader = {
     synchub_backup: BACKUP_VERSION,
@@ -51,10 +50,10 @@ export async function prepareExport(opts: ExportOptions): Promise<PreparedExport
     let after: ExportCursor | null = null
     let records = 0
     for (;;) {
-      const rows = await reader.page(opts.user.id, collections, after, pageRows, pageBytes)
+      const rows = await reader.page(opts.user.id, { collections, after, limit: pageRows, maxBytes: pageBytes })
       if (rows.length === 0) break
       let chunk = ''
-      for (const row of rows) chunk += JSON.stringify(toBackupRecord(row, opts.registry)) + '\n'
+      for (const row of rows) chunk += JSON.stringify(toBackupRecord(row, opts.codec)) + '\n'
       records += rows.length
       const last = rows.at(-1)!
       after = { collection: last.collection, id: last.id }
@@ -67,9 +66,9 @@ export async function prepareExport(opts: ExportOptions): Promise<PreparedExport
 }
 
 /** A stored row as a backup line: secret fields opened (the owner's own data), optional fields omitted. */
-export function toBackupRecord(row: RecordRow, registry: CollectionRegistry): BackupRecord {
+export function toBackupRecord(row: RecordRow, codec: RecordCodec): BackupRecord {
   const stored = decodeMsgpack(row.data) as Record<string, unknown>
-  const rule = registry.get(row.collection)
+  const rule = codec.registry.get(row.collection)
   const record: BackupRecord = {
     collection: row.collection,
     id: row.id,
@@ -85,7 +84,7 @@ export function toBackupRecord(row: RecordRow, registry: CollectionRegistry): Ba
   if (row.trashed_with !== null) record.trashed_with = row.trashed_with
   if (row.device_id !== null) record.device_id = row.device_id
   // data last: the metadata of a line stays readable at a glance.
-  record.data = rule ? openData(rule, stored) : stored
+  record.data = rule ? codec.open(rule, stored) : stored
   return record
 }
 

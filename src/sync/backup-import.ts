@@ -3,17 +3,17 @@ import { decodeMsgpack, encodeMsgpack } from '../../protocol/codec.ts'
 import { HubError } from '../../protocol/errors.ts'
 import type { BackupRecord, ImportMode, ImportResult } from '../../protocol/backup.ts'
 import type { Bus } from '../bus/port.ts'
-import { BackupWriter } from '../store/backup-store.ts'
+import type { BackupStore } from '../store/backup-store.ts'
 import { recordKey, type RecordRow } from '../store/rows.ts'
-import type { SqlClient } from '../store/sql-client.ts'
 import { backupScopes } from './backup-scopes.ts'
 import { stageBackup, type StagedBackup } from './backup-stage.ts'
-import type { CollectionRegistry, CollectionRule } from './collections.ts'
-import { openData } from './record-codec.ts'
+import type { CollectionRule } from './collections.ts'
+import type { RecordCodec } from './record-codec.ts'
 
 export interface ImportOptions {
-  db: SqlClient
-  registry: CollectionRegistry
+  store: BackupStore
+  /** The collections, and the key box that seals and opens their secret fields. */
+  codec: RecordCodec
   userId: string
   mode: ImportMode
   /** Narrows the file's scopes; records outside are skipped. Default: all the file holds. */
@@ -53,9 +53,10 @@ export interface ImportOutcome extends ImportResult {
  * one), the scopes' other live records go to the recycle bin, and the user's epoch changes.
  */
 export async function importBackup(body: AsyncIterable<Uint8Array>, opts: ImportOptions): Promise<ImportOutcome> {
-  const requested = opts.scopes ? backupScopes(opts.registry, opts.scopes) : undefined
+  const registry = opts.codec.registry
+  const requested = opts.scopes ? backupScopes(registry, opts.scopes) : undefined
   const staged = await stageBackup(body, {
-    registry: opts.registry,
+    codec: opts.codec,
     maxRecordBytes: opts.maxRecordBytes,
     maxBytes: opts.maxBytes,
     tmpDir: opts.tmpDir,
@@ -63,8 +64,8 @@ export async function importBackup(body: AsyncIterable<Uint8Array>, opts: Import
     accept: (header) => {
       const outside = requested?.scopes.filter((s) => !header.scopes.includes(s)) ?? []
       if (outside.length > 0) throw new HubError('invalid', `scopes: the backup does not cover ${outside.join(', ')} (it has ${header.scopes.join(', ')})`)
-      const chosen = requested?.scopes ?? header.scopes.filter((s) => opts.registry.scopeKeys().includes(s))
-      return new Set(opts.registry.collectionsIn(chosen).filter((c) => header.collections.includes(c)))
+      const chosen = requested?.scopes ?? header.scopes.filter((s) => registry.scopeKeys().includes(s))
+      return new Set(registry.collectionsIn(chosen).filter((c) => header.collections.includes(c)))
     },
   })
   try {
@@ -85,8 +86,8 @@ async function apply(staged: StagedBackup, opts: ImportOptions): Promise<ImportO
   const now = (opts.now ?? Date.now)()
   const batchSize = opts.batchSize ?? 500
   const counts = { imported: 0, copies: 0, skipped: staged.outside, trashed: 0 }
-  return opts.db.transaction(async (q) => {
-    const writer = new BackupWriter(q)
+  const registry = opts.codec.registry
+  return opts.store.importTransaction(async (writer) => {
     const user = await writer.lockUser(opts.userId)
     if (!user) throw new HubError('unauthorized', 'unknown user')
     const base = user.seq
@@ -112,11 +113,11 @@ async function apply(staged: StagedBackup, opts: ImportOptions): Promise<ImportO
     })
     let applied = 0
     for await (const batch of batches(staged.records(), batchSize)) {
-      const plain = batch.map((r) => ({ r, rule: opts.registry.get(r.collection)!, data: undefined as Record<string, unknown> | undefined }))
+      const plain = batch.map((r) => ({ r, rule: registry.get(r.collection)!, data: undefined as Record<string, unknown> | undefined }))
       const keys = batch.map((r) => ({ collection: r.collection, id: r.id }))
       if (opts.mode === 'merge') {
         for (const p of plain) {
-          p.data = openData(p.rule, p.r.data)
+          p.data = opts.codec.open(p.rule, p.r.data)
           keys.push({ collection: p.r.collection, id: copyIdOf(p.r.collection, p.r.id, p.data) })
         }
       }
@@ -134,7 +135,7 @@ async function apply(staged: StagedBackup, opts: ImportOptions): Promise<ImportO
           counts.imported++
           continue
         }
-        if (sameContent(rule, openData(rule, decodeMsgpack(existing.data) as Record<string, unknown>), data!)) {
+        if (sameContent(rule, opts.codec.open(rule, decodeMsgpack(existing.data) as Record<string, unknown>), data!)) {
           counts.skipped++
           continue
         }
@@ -171,7 +172,7 @@ async function apply(staged: StagedBackup, opts: ImportOptions): Promise<ImportO
         now,
         purgeAt: now + opts.trashRetentionMs,
         deviceId: opts.deviceId ?? null,
-        parents: opts.registry
+        parents: registry
           .all()
           .filter((r) => r.parentCollection && collections.includes(r.name))
           .map((r) => ({ child: r.name, parent: r.parentCollection! })),

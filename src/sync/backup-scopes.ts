@@ -1,5 +1,5 @@
-import { HubError } from '../../protocol/errors.ts'
 import type { CollectionRegistry } from './collections.ts'
+import { requireKnownScopeKeys } from './scope.ts'
 
 /**
  * The scope keys a backup covers and their collections: every key by default (a backup is of
@@ -8,8 +8,7 @@ import type { CollectionRegistry } from './collections.ts'
 export function backupScopes(registry: CollectionRegistry, requested?: string[]): { scopes: string[]; collections: string[] } {
   const known = registry.scopeKeys()
   if (!requested) return { scopes: known, collections: registry.collectionsIn(known) }
-  const unknown = requested.filter((k) => !known.includes(k))
-  if (unknown.length > 0) throw new HubError('invalid', `scopes: unknown keys ${unknown.join(', ')} (known: ${known.join(', ')})`)
+  requireKnownScopeKeys(registry, requested, 'scopes')
   const scopes = known.filter((k) => requested.includes(k))
   return { scopes, collections: registry.collectionsIn(scopes) }
 }

@@ -11,11 +11,11 @@ import { HubError } from '../../protocol/errors.ts'
 import { BACKUP_VERSION, BackupHeader, BackupRecord, BackupTrailer } from '../../protocol/backup.ts'
 import { describeIssue } from '../../protocol/validate.ts'
 import { ndjsonLines } from './backup-lines.ts'
-import type { CollectionRegistry } from './collections.ts'
-import { sealData } from './record-codec.ts'
+import type { RecordCodec } from './record-codec.ts'
 
 export interface StageOptions {
-  registry: CollectionRegistry
+  /** The collections, and the key box that seals their secret fields before they touch the disk. */
+  codec: RecordCodec
   maxRecordBytes: number
   /** Largest body accepted, in bytes: `too_large` past it. */
   maxBytes: number
@@ -99,7 +99,7 @@ async function readInto(
       continue
     }
     const record = parse(BackupRecord, value, line.n, 'record')
-    const rule = opts.registry.get(record.collection)
+    const rule = opts.codec.registry.get(record.collection)
     if (!rule) throw new HubError('backup_unknown_collection', `line ${line.n}: collection ${record.collection} is not known to this hub`)
     if (!declared.has(record.collection)) {
       throw new HubError('backup_invalid', `line ${line.n}: collection ${record.collection} is not among the header's collections`)
@@ -114,7 +114,7 @@ async function readInto(
     records++
     opts.onProgress?.({ records, total: header.records })
     if (!collections.has(record.collection)) continue
-    const text = rule.secretFields?.length ? JSON.stringify({ ...record, data: sealData(rule, record.data) }) : line.text
+    const text = rule.secretFields?.length ? JSON.stringify({ ...record, data: opts.codec.seal(rule, record.data) }) : line.text
     if (out.errored) throw out.errored
     if (!out.write(text + '\n')) await once(out, 'drain')
     staged++

@@ -1,17 +1,17 @@
 import { decodeMsgpack, PackedValue } from '../../protocol/codec.ts'
 import type { Change } from '../../protocol/records.ts'
 import type { RecordRow } from '../store/rows.ts'
-import { openStored, sentAsStored } from './record-codec.ts'
+import type { RecordCodec } from './record-codec.ts'
 
 /** A Change on its way out: `data` may still be the stored msgpack bytes, for the encoder to copy. */
 export type WireChange = Omit<Change, 'data'> & { data: Change['data'] | PackedValue }
 
 /**
- * The wire form of a stored row, its secret fields opened. `data` may be passed when the caller
- * already holds it decoded (and opened).
+ * The wire form of a stored row, its secret fields opened by `codec`. `data` may be passed when
+ * the caller already holds it decoded (and opened).
  */
-export function rowToChange(row: RecordRow, data?: Record<string, unknown>): Change {
-  return withSyncFields(row, data ?? openStored(row.collection, decodeMsgpack(row.data) as Record<string, unknown>))
+export function rowToChange(row: RecordRow, codec: RecordCodec, data?: Record<string, unknown>): Change {
+  return withSyncFields(row, data ?? codec.openStored(row.collection, decodeMsgpack(row.data) as Record<string, unknown>))
 }
 
 /**
@@ -19,8 +19,8 @@ export function rowToChange(row: RecordRow, data?: Record<string, unknown>): Cha
  * backfill): data with nothing to open stays as stored, and the encoder copies those bytes into
  * the frame (a long history pulls faster without a decode and an encode per record).
  */
-export function rowToWireChange(row: RecordRow): WireChange {
-  return sentAsStored(row.collection) ? withSyncFields(row, new PackedValue(row.data)) : rowToChange(row)
+export function rowToWireChange(row: RecordRow, codec: RecordCodec): WireChange {
+  return codec.sentAsStored(row.collection) ? withSyncFields(row, new PackedValue(row.data)) : rowToChange(row, codec)
 }
 
 function withSyncFields<D extends WireChange['data']>(row: RecordRow, data: D): Omit<Change, 'data'> & { data: D } {

@@ -5,12 +5,13 @@ import type { Change } from '../../protocol/records.ts'
 import type { ResetReason } from '../../protocol/frames.ts'
 import type { Bus, ChangeBatch } from '../bus/port.ts'
 import { deviceKey, midKey, type OpResultRow } from '../store/rows.ts'
-import type { SyncStore } from '../store/sync-store.ts'
-import { PushStore, WriteConflict } from '../store/push-store.ts'
-import { CollectionRegistry } from './collections.ts'
+import type { PageQuery, SyncStore } from '../store/sync-store.ts'
+import { WriteConflict, type PushStore } from '../store/push-store.ts'
+import type { CollectionRegistry } from './collections.ts'
 import { GroupCommitter, type Settle } from './group-commit.ts'
 import { UserPlan } from './push-planner.ts'
 import { rowToWireChange, type WireChange } from './changes.ts'
+import type { RecordCodec } from './record-codec.ts'
 import { knownInputs, readInputs, type BatchInputs } from './batch-inputs.ts'
 import { KnownState } from './known-state.ts'
 
@@ -26,7 +27,8 @@ export type PullOutcome =
 export interface EngineOptions {
   store: SyncStore
   bus: Bus
-  registry?: CollectionRegistry
+  /** The collections (its registry) and the key box their secret fields are sealed with. */
+  codec: RecordCodec
   maxOpsPerPush: number
   maxRecordBytes: number
   trashRetentionMs: number
@@ -69,13 +71,15 @@ type JobResult = { outcome: PushOutcome; batch?: ChangeBatch } | { error: HubErr
  */
 export class SyncEngine {
   readonly registry: CollectionRegistry
+  readonly codec: RecordCodec
   private readonly committer: GroupCommitter<PushJob>
   private readonly now: () => number
   private readonly inflight = new Set<Promise<void>>()
   private readonly known = new KnownState()
 
   constructor(private readonly opts: EngineOptions) {
-    this.registry = opts.registry ?? new CollectionRegistry()
+    this.codec = opts.codec
+    this.registry = opts.codec.registry
     this.now = opts.now ?? Date.now
     this.committer = new GroupCommitter(opts.lanes, opts.maxBatchOps ?? 2000, (jobs) => this.runBatch(jobs), opts.commitDelayMs)
   }
@@ -174,8 +178,7 @@ export class SyncEngine {
           const inputs = knownInputs(this.known, jobs) ?? (await this.readAndRemember(store, jobs, now))
           return await this.planBatch(store, jobs, inputs, now)
         }
-        return await this.opts.store.commitDb.transaction(async (q) => {
-          const store = new PushStore(q)
+        return await this.opts.store.pushInTransaction(async (store) => {
           await store.lockUsers([...new Set(jobs.map((j) => j.userId))])
           const now = this.now()
           return this.planBatch(store, jobs, await this.readAndRemember(store, jobs, now), now)
@@ -197,7 +200,7 @@ export class SyncEngine {
   private async planBatch(store: PushStore, jobs: PushJob[], inputs: BatchInputs, now: number): Promise<JobResult[]> {
     const { users, devices, rows, firstAnswers } = inputs
     const readLastMid = new Map([...devices].map(([key, d]) => [key, d.lastMid]))
-    const ctx = { registry: this.registry, maxRecordBytes: this.opts.maxRecordBytes, trashRetentionMs: this.opts.trashRetentionMs, now }
+    const ctx = { registry: this.registry, codec: this.codec, maxRecordBytes: this.opts.maxRecordBytes, trashRetentionMs: this.opts.trashRetentionMs, now }
     const plans = new Map<string, UserPlan>()
     const results: OpResultRow[] = []
     const outcomes: JobResult[] = []
@@ -258,18 +261,18 @@ export class SyncEngine {
   async pull(userId: string, q: { since: number; limit: number; collections?: string[]; epoch?: string }): Promise<PullOutcome> {
     const state = await this.opts.store.userState(userId)
     if (!state) throw new HubError('unauthorized', 'unknown user')
-    return this.readPage(userId, q.since, q.limit, this.collectionFilter(state.scope, q.collections), q.epoch)
+    return this.readPage(userId, { since: q.since, limit: q.limit, collections: this.collectionFilter(state.scope, q.collections), epoch: q.epoch })
   }
 
   /** One page with an already-resolved collection filter (a socket resolves it once per sub). */
-  async readPage(userId: string, since: number, limit: number, filter: string[] | null, epoch?: string, maxBytes?: number): Promise<PullOutcome> {
-    const page = await this.opts.store.pull(userId, since, limit, filter, maxBytes)
+  async readPage(userId: string, q: PageQuery & { epoch?: string }): Promise<PullOutcome> {
+    const page = await this.opts.store.pull(userId, q)
     if (!page) throw new HubError('unauthorized', 'unknown user')
-    const reset = resetReason({ since, epoch }, page)
+    const reset = resetReason(q, page)
     if (reset) return { reset, epoch: page.epoch }
     const last = page.rows.at(-1)
     const more = page.cut && last !== undefined && last.seq < page.head
-    return { items: page.rows.map(rowToWireChange), cursor: more ? last!.seq : page.head, more, epoch: page.epoch }
+    return { items: page.rows.map((row) => rowToWireChange(row, this.codec)), cursor: more ? last!.seq : page.head, more, epoch: page.epoch }
   }
 
   /** The collections a reader may see: its scope, narrowed by what it asked for. null = all. */

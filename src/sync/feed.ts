@@ -2,6 +2,7 @@ import type { Change } from '../../protocol/records.ts'
 import type { Bus, ChangeBatch } from '../bus/port.ts'
 import type { SyncStore } from '../store/sync-store.ts'
 import { rowToChange } from './changes.ts'
+import type { RecordCodec } from './record-codec.ts'
 
 const BUS_READY_WAIT_MS = 1000
 /** Users whose heads one position-check statement reads. */
@@ -24,6 +25,8 @@ export interface FeedListener {
 export interface FeedOptions {
   bus: Bus
   store: SyncStore
+  /** Opens the secret fields of the changes a gap fill reads. */
+  codec: RecordCodec
   /** How long an out-of-order batch waits for the ones before it before the store fills the gap. */
   gapWaitMs?: number
   fillPageSize?: number
@@ -72,14 +75,14 @@ class UserFeed {
     try {
       this.opts.onGapFill?.(cause)
       for (;;) {
-        const page = await this.opts.store.pull(this.user, this.head, this.opts.fillPageSize, null)
+        const page = await this.opts.store.pull(this.user, { since: this.head, limit: this.opts.fillPageSize })
         if (!page || page.head <= this.head) break
         const more = page.cut && page.rows.length > 0 && page.rows.at(-1)!.seq < page.head
         const to = more ? page.rows.at(-1)!.seq : page.head
         // A live batch may have moved the head while the store was read: never emit a change twice.
         if (to > this.head) {
           const head = this.head
-          this.emit({ user: this.user, from: head, to, changes: page.rows.filter((r) => r.seq > head).map((r) => rowToChange(r)) })
+          this.emit({ user: this.user, from: head, to, changes: page.rows.filter((r) => r.seq > head).map((r) => rowToChange(r, this.opts.codec)) })
         }
         if (!more) break
       }

@@ -9,11 +9,13 @@ import { recordKey, type RecordRow, type UserState } from '../store/rows.ts'
 import type { CollectionRegistry, CollectionRule } from './collections.ts'
 import { rowToChange } from './changes.ts'
 import { clear, fork, regen } from './chat-ops.ts'
-import { openData, sealData } from './record-codec.ts'
+import type { RecordCodec } from './record-codec.ts'
 
 /** Everything the planner needs that is not the ops themselves. */
 export interface PlanContext {
   registry: CollectionRegistry
+  /** Seals secret fields on the way in, opens them for the changes reported. */
+  codec: RecordCodec
   maxRecordBytes: number
   trashRetentionMs: number
   now: number
@@ -92,7 +94,7 @@ export class UserPlan {
     if (!data) {
       const stored = decodeMsgpack(row.data) as Record<string, unknown>
       const rule = this.ctx.registry.get(row.collection)
-      this.decoded.set(row, (data = rule ? openData(rule, stored) : stored))
+      this.decoded.set(row, (data = rule ? this.ctx.codec.open(rule, stored) : stored))
     }
     return data
   }
@@ -118,7 +120,7 @@ export class UserPlan {
     if (bytes.byteLength > this.ctx.maxRecordBytes) {
       return refuse('too_large', `record data is ${bytes.byteLength} bytes, over the ${this.ctx.maxRecordBytes} limit`)
     }
-    const stored = sealData(rule, data)
+    const stored = this.ctx.codec.seal(rule, data)
     return stored === data ? bytes : encodeMsgpack(stored)
   }
 
@@ -152,7 +154,7 @@ export class UserPlan {
     this.decoded.set(next, data)
     this.dirty.set(key, next)
     if (next.parent_id !== null) this.indexChild(next.parent_id, key)
-    changes.push(rowToChange(next, data))
+    changes.push(rowToChange(next, this.ctx.codec, data))
     return next
   }
 

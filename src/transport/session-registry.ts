@@ -1,6 +1,10 @@
-import type { Presence } from '../cluster/presence.ts'
+/** Hears of every socket that comes and goes (cluster presence, for the device list). */
+export interface PresenceSink {
+  online(user: string, device: string): void
+  offline(user: string, device: string): void
+}
 
-/** The sockets this node holds, by user: control events and drain reach them through here. */
+/** The sockets this node holds, by user: control events and the node's drain reach them through here. */
 export interface RegisteredSession {
   readonly userId: string
   readonly deviceId: string
@@ -16,7 +20,7 @@ export class SessionRegistry {
   private total = 0
 
   /** `presence` hears of every socket that comes and goes, for the cluster-wide device list. */
-  constructor(private readonly presence?: Pick<Presence, 'online' | 'offline'>) {}
+  constructor(private readonly presence?: PresenceSink) {}
 
   add(session: RegisteredSession): void {
     let set = this.byUser.get(session.userId)

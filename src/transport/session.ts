@@ -160,7 +160,7 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
   private async authenticate(frame: AuthFrame): Promise<void> {
     try {
       const principal = await this.deps.verifier.verifyAccess(frame.token)
-      const active = await this.deps.store.touchDevice(principal.userId, frame.device.id, frame.device.name, frame.device.platform, Date.now())
+      const active = await this.deps.store.touchDevice({ userId: principal.userId, ...frame.device, now: Date.now() })
       if (!active) throw new HubError('forbidden', 'this device was revoked')
       const state = await this.deps.store.userState(principal.userId)
       if (!state) throw new HubError('unauthorized', 'unknown user')
@@ -327,11 +327,11 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
       const upTo = this.cursor
       let since = 0
       for (;;) {
-        const page = await this.deps.store.pull(this.userId, since, this.deps.backlogPageSize, next, this.backlogPageBytes)
+        const page = await this.deps.store.pull(this.userId, { since, limit: this.deps.backlogPageSize, collections: next, maxBytes: this.backlogPageBytes })
         if (gen !== this.subGen || this.isClosed) return
         const rows = (page?.rows ?? []).filter((r) => r.seq <= upTo)
         const more = page !== undefined && page.cut && rows.length === page.rows.length && rows.length > 0
-        const frame = encodeFrame({ t: 'backfill', collections: next, items: rows.map(rowToWireChange), ...(more ? { more: true } : {}) }, this.encoding!)
+        const frame = encodeFrame({ t: 'backfill', collections: next, items: rows.map((r) => rowToWireChange(r, this.deps.engine.codec)), ...(more ? { more: true } : {}) }, this.encoding!)
         if (!(await this.sendBacklog([frame], gen))) return
         if (!more) break
         since = rows.at(-1)!.seq
@@ -347,7 +347,7 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
     // Pages are bounded in bytes too, so a backlog of large records streams in small steps.
     const read = (since: number, epoch?: string) => {
       const filter = this.filter ? [...this.filter] : null
-      const page = this.deps.engine.readPage(this.userId, since, this.deps.backlogPageSize, filter, epoch, this.backlogPageBytes)
+      const page = this.deps.engine.readPage(this.userId, { since, limit: this.deps.backlogPageSize, collections: filter, epoch, maxBytes: this.backlogPageBytes })
       page.catch(() => {}) // a prefetch the loop left behind (socket closed, sub replaced) fails quietly
       return page
     }

@@ -1,16 +1,16 @@
 import t from 'tap'
 import { SignJWT, UnsecuredJWT } from 'jose'
 import { HubError } from '../../protocol/errors.ts'
-import { KEY_PURPOSE, deriveKey } from '../../src/auth/keys.ts'
+import { KEY_PURPOSE, deriveKey } from '../../src/crypto/keys.ts'
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, createAccessTokenSigner, hashRefreshToken, newRefreshToken } from '../../src/auth/tokens.ts'
-import { manualClock } from './stores.ts'
+import { ManualClock } from '../helpers/manual-clock.ts'
 
 const SECRET = 'token-test-secret-0123456789abcdef'
 const user = { id: 'u-1', username: 'alice', role: 'user' as const }
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
 
 t.test('a signed token verifies to its claims', async (t) => {
-  const clock = manualClock(1_700_000_000_000)
+  const clock = new ManualClock(1_700_000_000_000)
   const signer = createAccessTokenSigner(SECRET, clock.now)
   const { token, claims } = await signer.sign(user, 900)
   t.same(claims, { sub: 'u-1', name: 'alice', role: 'user', jti: claims.jti, iat: 1_700_000_000, exp: 1_700_000_900 })
@@ -23,12 +23,12 @@ t.test('a signed token verifies to its claims', async (t) => {
 })
 
 t.test('expired tokens are refused, exactly at exp', async (t) => {
-  const clock = manualClock(1_700_000_000_000)
+  const clock = new ManualClock(1_700_000_000_000)
   const signer = createAccessTokenSigner(SECRET, clock.now)
   const { token } = await signer.sign(user, 60)
-  clock.advance(59_999)
+  await clock.advance(59_999)
   t.ok(await signer.verify(token))
-  clock.advance(1)
+  await clock.advance(1)
   await t.rejects(signer.verify(token), new HubError('unauthorized', 'access token expired'))
 })
 

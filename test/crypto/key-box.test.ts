@@ -1,8 +1,8 @@
 import t from 'tap'
-import { deriveKey, KEY_PURPOSE } from '../../src/auth/keys.ts'
+import { deriveKey, KEY_PURPOSE } from '../../src/crypto/keys.ts'
 import { KeyBox, KeyBoxError } from '../../src/crypto/key-box.ts'
 import { CollectionRegistry } from '../../src/sync/collections.ts'
-import { openData, resealData, sealData } from '../../src/sync/record-codec.ts'
+import { RecordCodec } from '../../src/sync/record-codec.ts'
 
 const OLD = 'old-secret-0123456789-abcdefghijklmnopq'
 const NEW = 'new-secret-0123456789-abcdefghijklmnopq'
@@ -70,6 +70,10 @@ t.test('record codec: only the rule’s secret fields are sealed, opened and res
   const oldBox = new KeyBox(OLD)
   const box = new KeyBox(NEW, OLD)
   const data = { provider: 'openai', key: 'sk-live-secret', label: 'work' }
+  const codec = new RecordCodec(registry, box)
+  const sealData = (rule: typeof keys, d: Record<string, unknown>, under: KeyBox) => new RecordCodec(registry, under).seal(rule, d)
+  const openData = (rule: typeof keys, d: Record<string, unknown>, under: KeyBox) => new RecordCodec(registry, under).open(rule, d)
+  const resealData = (rule: typeof keys, d: Record<string, unknown>) => codec.reseal(rule, d)
 
   const sealed = sealData(keys, data, box)
   t.match(sealed, { provider: 'openai', label: 'work', key: /^enc:v1:/ })
@@ -82,13 +86,15 @@ t.test('record codec: only the rule’s secret fields are sealed, opened and res
   const odd = { provider: 'x', key: { nested: [1, 'two'] } }
   t.same(openData(keys, sealData(keys, odd, box), box), odd, 'any msgpack value round-trips')
 
-  t.equal(resealData(keys, sealed, box), undefined, 'already under the current key: nothing to do')
-  const resealed = resealData(keys, sealData(keys, data, oldBox), box)!
+  t.equal(resealData(keys, sealed), undefined, 'already under the current key: nothing to do')
+  const resealed = resealData(keys, sealData(keys, data, oldBox))!
   t.equal(KeyBox.kidOf(resealed.key), box.kid, 'old kid → current kid')
   t.same(openData(keys, resealed, new KeyBox(NEW)), data, 'opens without the previous secret')
-  const legacy = resealData(keys, data, box)!
+  const legacy = resealData(keys, data)!
   t.equal(KeyBox.kidOf(legacy.key), box.kid, 'a value stored before encryption gets sealed')
   t.same(openData(keys, data, box), data, 'and reads as it is until then')
   const tampered = String(sealed.key).replace(/:(.)([^:]*)$/, (_, c: string, rest: string) => `:${c === 'A' ? 'B' : 'A'}${rest}`)
   t.throws(() => openData(keys, { ...sealed, key: tampered }, box), KeyBoxError, 'a tampered field throws')
+  t.throws(() => new RecordCodec(registry).seal(keys, data), /no key box/, 'a codec without a key box refuses a secret field')
+  t.equal(new RecordCodec(registry).seal(conversations, plain), plain, 'and serves collections without one')
 })

@@ -11,7 +11,8 @@ import { RestClient } from '../../src/client/rest-client.ts'
 import { migrate } from '../../src/store/migrate.ts'
 import { createPgliteClient } from '../../src/store/pglite.ts'
 import { CollectionRegistry } from '../../src/sync/collections.ts'
-import { openData, sealData } from '../../src/sync/record-codec.ts'
+import { RecordCodec } from '../../src/sync/record-codec.ts'
+import { RecordDataStore } from '../../src/store/record-data-store.ts'
 import { freshPostgresSchema, postgresAvailable } from '../helpers/services.ts'
 
 const OLD = 'old-secret-0123456789-abcdefghijklmnopq'
@@ -35,7 +36,7 @@ t.test('rotateKeys reseals every value under the current kid in batches, seqs un
     for (const id of ['a', 'b', 'c']) {
       const key = `sk-${user}-${id}`
       plain.set(`${user}/${id}`, key)
-      await insert(user, 'provider_keys', id, ++seq, sealData(keysRule, { provider: 'p', key }, oldBox))
+      await insert(user, 'provider_keys', id, ++seq, new RecordCodec(registry, oldBox).seal(keysRule, { provider: 'p', key }))
     }
   }
   await insert('u2', 'provider_keys', 'legacy', ++seq, { provider: 'p', key: 'sk-legacy' }) // stored before encryption
@@ -45,7 +46,7 @@ t.test('rotateKeys reseals every value under the current kid in batches, seqs un
 
   const box = new KeyBox(NEW, OLD)
   const progress: RotateProgress[] = []
-  const first = await rotateKeys(db, { registry, box, batchSize: 2, onProgress: (p) => progress.push(p) })
+  const first = await rotateKeys(new RecordDataStore(db), { codec: new RecordCodec(registry, box), batchSize: 2, onProgress: (p) => progress.push(p) })
   t.same(first, { checked: 7, resealed: 7 }, 'every provider key, the legacy one included')
   t.same(progress.map((p) => p.checked), [2, 4, 6, 7], 'one batch at a time')
 
@@ -58,13 +59,13 @@ t.test('rotateKeys reseals every value under the current kid in batches, seqs un
       continue
     }
     t.equal(KeyBox.kidOf(data.key), box.kid, `${row.user_id}/${row.id} is under the current kid`)
-    t.equal(openData(keysRule, data, current).key, plain.get(`${row.user_id}/${row.id}`), 'and opens to the same plaintext')
+    t.equal(new RecordCodec(registry, current).open(keysRule, data).key, plain.get(`${row.user_id}/${row.id}`), 'and opens to the same plaintext')
   }
   const after = await db.query('SELECT user_id, id, seq, updated_at FROM records ORDER BY seq')
   t.same(after.rows, before.rows, 'seqs and updated_at unchanged: devices see nothing')
 
-  t.same(await rotateKeys(db, { registry, box, batchSize: 2 }), { checked: 7, resealed: 0 }, 'a second run reseals nothing')
-  await t.rejects(rotateKeys(db, { registry, box: new KeyBox('third-secret-0123456789-abcdefghijklm') }), /provider_keys\/a of user u1: sealed under key id/, 'a key it cannot open stops it, naming the record')
+  t.same(await rotateKeys(new RecordDataStore(db), { codec: new RecordCodec(registry, box), batchSize: 2 }), { checked: 7, resealed: 0 }, 'a second run reseals nothing')
+  await t.rejects(rotateKeys(new RecordDataStore(db), { codec: new RecordCodec(registry, new KeyBox('third-secret-0123456789-abcdefghijklm')) }), /provider_keys\/a of user u1: sealed under key id/, 'a key it cannot open stops it, naming the record')
 })
 
 const BIN = new URL('../../bin/synchub.js', import.meta.url).pathname

@@ -94,7 +94,7 @@ t.test('an ack flush skips a device row a commit holds and writes it at the next
   await db.query(`INSERT INTO users (id, username, password_hash, created_at) VALUES ('u1', 'u1', 'x', 1)`)
   await db.query(`INSERT INTO devices (user_id, id, created_at, last_seen) VALUES ('u1', 'busy', 1, 1), ('u1', 'free', 1, 1)`)
   const store = new SyncStore(db)
-  const acks = new AckRecorder(store, 3_600_000)
+  const acks = new AckRecorder(store, { intervalMs: 3_600_000 })
   const cursors = async () =>
     Object.fromEntries((await db.query<{ id: string; acked_cursor: number }>('SELECT id, acked_cursor FROM devices ORDER BY id')).rows.map((r) => [r.id, r.acked_cursor]))
 

@@ -1,5 +1,5 @@
 import { byteaArray, int8Array, textArray } from '../../src/store/pg-arrays.ts'
-import { eachStore } from '../helpers/each-store.ts'
+import { eachStore } from '../contracts/adapters.ts'
 
 /**
  * The group commit's array literals, parsed by the server itself: whatever text, integer or

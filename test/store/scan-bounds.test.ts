@@ -1,7 +1,7 @@
 import { BackupReader, BackupWriter } from '../../src/store/backup-store.ts'
 import { BrowseStore } from '../../src/store/browse-store.ts'
 import type { SqlClient, SqlQueryable } from '../../src/store/sql-client.ts'
-import { eachStore } from '../helpers/each-store.ts'
+import { eachStore } from '../contracts/adapters.ts'
 
 /**
  * The export, import and recycle-bin reads touch what they return, not the user's whole
@@ -38,7 +38,7 @@ eachStore(async (t, db) => {
        FROM unnest(ARRAY['u1', 'u2']) AS u, generate_series(1, 2000) AS g`,
   )
 
-  const page = await counted(db, (q) => new BackupReader(q as unknown as SqlClient).page('u1', ['conversations', 'messages'], { collection: 'messages', id: '001900' }, 10, 1 << 20))
+  const page = await counted(db, (q) => new BackupReader(q).page('u1', { collections: ['conversations', 'messages'], after: { collection: 'messages', id: '001900' }, limit: 10, maxBytes: 1 << 20 }))
   t.same(page.result.map((r) => r.id), Array.from({ length: 10 }, (_, i) => String(1901 + i).padStart(6, '0')), 'an export page after a cursor')
   t.ok(page.read <= 11, `reads from its cursor (${page.read} rows read for 10, with 1,900 of the user's before it)`)
 
@@ -47,7 +47,7 @@ eachStore(async (t, db) => {
   t.same(load.result.map((r) => [r.user_id, r.id]).sort(), [['u1', '000005'], ['u1', '001999']], 'an import batch finds its stored records, the user’s only')
   t.ok(load.read <= 3, `by their keys (${load.read} rows read for 3 keys, of the user's 2,000)`)
 
-  const bin = await counted(db, (q) => new BrowseStore(q as unknown as SqlClient).trash('u1', null, 5))
+  const bin = await counted(db, (q) => new BrowseStore(q).trash('u1', null, 5))
   t.same(bin.result.map((r) => r.id), ['002000', '001900', '001800', '001700', '001600'], 'the bin lists the soonest purged first')
   t.ok(bin.read <= 20, `reading the user's bin, not their history (${bin.read} rows read; 20 in the bin, 2,000 records)`)
 })

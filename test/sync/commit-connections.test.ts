@@ -5,7 +5,9 @@ import { createPgliteClient } from '../../src/store/pglite.ts'
 import { migrate } from '../../src/store/migrate.ts'
 import { SyncStore } from '../../src/store/sync-store.ts'
 import type { SqlClient } from '../../src/store/sql-client.ts'
+import { CollectionRegistry } from '../../src/sync/collections.ts'
 import { SyncEngine } from '../../src/sync/engine.ts'
+import { RecordCodec } from '../../src/sync/record-codec.ts'
 import { freshPostgresSchema, postgresAvailable } from '../helpers/services.ts'
 
 const note = (mid: number, id: string) => ({ op: 'put' as const, mid, collection: 'conversations', id, data: { title: id } })
@@ -27,7 +29,7 @@ t.test('postgres: group commits run on reserved connections, not behind a busy p
   })
   await migrate(db)
   await seedUser(db, 'u1')
-  const engine = new SyncEngine({ store: new SyncStore(db, commitDb), bus: createMemoryBus(), maxOpsPerPush: 10, maxRecordBytes: 65536, trashRetentionMs: 1000, lanes: 1 })
+  const engine = new SyncEngine({ store: new SyncStore(db, commitDb), bus: createMemoryBus(), codec: new RecordCodec(new CollectionRegistry()), maxOpsPerPush: 10, maxRecordBytes: 65536, trashRetentionMs: 1000, lanes: 1 })
 
   // The pool's only connection is held by a slow read: a commit on it would wait for the read.
   const finished: string[] = []

@@ -1,9 +1,11 @@
 import { createMemoryBus } from '../../src/bus/memory.ts'
 import type { ChangeBatch } from '../../src/bus/port.ts'
 import { SyncStore } from '../../src/store/sync-store.ts'
+import { CollectionRegistry } from '../../src/sync/collections.ts'
 import { SyncEngine } from '../../src/sync/engine.ts'
+import { RecordCodec } from '../../src/sync/record-codec.ts'
 import { Feeds, type LiveBatch } from '../../src/sync/feed.ts'
-import { eachStore } from '../helpers/each-store.ts'
+import { eachStore } from '../contracts/adapters.ts'
 
 /**
  * The periodic position check against a real store: a feed that missed commits (here: they were
@@ -20,9 +22,10 @@ eachStore(async (t, db) => {
   const store = new SyncStore(db)
   const committing = createMemoryBus()
   const listening = createMemoryBus()
-  const engine = new SyncEngine({ store, bus: committing, maxOpsPerPush: 100, maxRecordBytes: 65536, trashRetentionMs: 1000, lanes: 1 })
+  const codec = new RecordCodec(new CollectionRegistry())
+  const engine = new SyncEngine({ store, bus: committing, codec, maxOpsPerPush: 100, maxRecordBytes: 65536, trashRetentionMs: 1000, lanes: 1 })
   const fills: string[] = []
-  const feeds = new Feeds({ bus: listening, store, onGapFill: (cause) => fills.push(cause) })
+  const feeds = new Feeds({ bus: listening, store, codec, onGapFill: (cause) => fills.push(cause) })
   t.teardown(() => feeds.close())
   const seen = new Map<string, LiveBatch[]>(users.map((u) => [u, []]))
   for (const u of users) {
@@ -59,7 +62,7 @@ eachStore(async (t, db) => {
     },
   })
   const raceFills: string[] = []
-  const raceFeeds = new Feeds({ bus: listening, store: racing, gapWaitMs: 200, onGapFill: (cause) => raceFills.push(cause) })
+  const raceFeeds = new Feeds({ bus: listening, store: racing, codec, gapWaitMs: 200, onGapFill: (cause) => raceFills.push(cause) })
   t.teardown(() => raceFeeds.close())
   const got = new Map<string, number[]>([['v1', []], ['v2', []]])
   for (const u of ['v1', 'v2']) {

@@ -1,5 +1,6 @@
+import { ReplayAnswerStore } from '../../src/store/replay-answer-store.ts'
 import { pruneReplayAnswers } from '../../src/sync/replay-window.ts'
-import { eachStore } from '../helpers/each-store.ts'
+import { eachStore } from '../contracts/adapters.ts'
 
 /**
  * The prune over many devices, pages and chunks: what stays is exactly each live device's latest
@@ -25,12 +26,12 @@ eachStore(async (t, db) => {
   const dropped = devices.reduce((n, d) => n + (d.revoked ? d.last : Math.max(0, d.last - keep)), 0)
   const touched = devices.filter((d) => d.revoked || d.last > keep).length
 
-  t.same(await pruneReplayAnswers(db, keep, { page: 2, chunk: 4 }), { devices: touched, answers: dropped }, 'counts every device and answer dropped')
+  t.same(await pruneReplayAnswers(new ReplayAnswerStore(db), keep, { page: 2, chunk: 4 }), { devices: touched, answers: dropped }, 'counts every device and answer dropped')
   const { rows } = await db.query<{ user_id: string; device_id: string; mid: number }>('SELECT user_id, device_id, mid FROM op_results ORDER BY user_id, device_id, mid')
   const left = new Map<string, number[]>([...expected.keys()].map((k) => [k, []]))
   for (const r of rows) left.get(`${r.user_id}/${r.device_id}`)!.push(r.mid)
   t.same(left, expected, 'each live device keeps exactly its latest answers; the revoked one none')
-  t.same(await pruneReplayAnswers(db, keep, { page: 2, chunk: 4 }), { devices: 0, answers: 0 }, 'a second run finds nothing')
+  t.same(await pruneReplayAnswers(new ReplayAnswerStore(db), keep, { page: 2, chunk: 4 }), { devices: 0, answers: 0 }, 'a second run finds nothing')
   const { rows: kept } = await db.query<{ user_id: string; id: string; last_mid: number; revoked: boolean }>(
     'SELECT user_id, id, last_mid, revoked_at IS NOT NULL AS revoked FROM devices ORDER BY user_id, id',
   )

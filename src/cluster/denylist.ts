@@ -8,10 +8,13 @@ export interface TokenDenylist {
   has(jti: string): Promise<boolean>
 }
 
+import { systemClock, type Clock } from '../time/clock.ts'
+
 const SWEEP_EVERY_MS = 60_000
 
 /** One node's denylist: a map pruned of expired ids now and then, so it stays small. */
-export function createMemoryDenylist(now: () => number = Date.now): TokenDenylist {
+export function createMemoryDenylist(clock: Clock = systemClock): TokenDenylist {
+  const now = clock.now
   const until = new Map<string, number>()
   let lastSweep = now()
   const sweep = () => {
