@@ -49,25 +49,28 @@ t.test('a draining node exits in time with an idle keep-alive HTTP connection op
       node.kill('SIGTERM')
       const info = await exitWithin(node, deadlineMs + 2000)
       const transport = node.index % 2 === 0 ? 'uws' : 'ws'
-      t.equal(info?.code, 0, `${transport}: exit code 0`)
-      t.ok(info && info.ms < deadlineMs, `${transport}: exited before the ${deadlineMs} ms deadline (${info?.ms} ms)`)
+      // Past the deadline the node exits 1 on its own: 0 means the drain finished before it.
+      t.equal(info?.code, 0, `${transport}: exit code 0, before the ${deadlineMs} ms deadline`)
+      t.notOk(node.output.some((l) => l.includes('drain deadline passed')), `${transport}: the deadline never fired`)
     }),
   )
 })
 
-t.test('a node draining under a steady push load tells its sockets bye within a second', { timeout: 90_000 }, async (t) => {
+t.test('a node draining under a steady push load tells its sockets bye while the load goes on', { timeout: 90_000 }, async (t) => {
   const c = await startProcCluster(t, { nodes: 2, env: { SYNCHUB_DRAIN_DEADLINE_MS: '15000' } })
   if (!c) return
   const victim = c.nodes[0]!
   const users = await Promise.all([1, 2, 3, 4].map(() => c.newUser(1)))
   const devices = await Promise.all(users.flatMap((u, ui) => [1, 2, 3, 4, 5, 6].map((i) => c.device(u, `u${ui + 1}-d${i}`, 0))))
   // Every device pushes back to back, so some push is always in flight somewhere on the node.
-  let signalledAt = 0
-  const trigger = (k: number) => k === 20 && ((signalledAt = Date.now()), victim.kill('SIGTERM'))
-  await Promise.all(devices.map((d, i) => d.pushMany(60, 0, i === 0 ? trigger : undefined)))
-  const info = await exitWithin(victim, 17_000, signalledAt)
-  const firstBye = Math.min(...devices.flatMap((d) => d.byes.filter((b) => b.node === victim.id).map((b) => b.at)))
-  t.ok(firstBye - signalledAt < 1000, `the first bye came ${firstBye - signalledAt} ms after SIGTERM (under 1000)`)
-  t.equal(info?.code, 0, `exit 0 (${info?.ms} ms after SIGTERM)`)
+  const PUSHES = 60
+  const trigger = (k: number) => k === 20 && victim.kill('SIGTERM')
+  await Promise.all(devices.map((d, i) => d.pushMany(PUSHES, 0, i === 0 ? trigger : undefined)))
+  const info = await exitWithin(victim, 17_000)
+  // A drain that waited for the load to end would say bye only after the devices' last pushes.
+  const signaller = devices[0]!
+  const bye = signaller.byes.find((b) => b.node === victim.id)
+  t.ok(bye && bye.acked < PUSHES, `the device that was pushing when SIGTERM came was told bye with ${bye?.acked} of its ${PUSHES} pushes acked`)
+  t.equal(info?.code, 0, 'exit 0, within the drain deadline')
   await assertComplete(t, c, users, devices)
 })

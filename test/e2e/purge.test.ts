@@ -1,6 +1,7 @@
 import t from 'tap'
 import { collect, eachHub, waitUntil } from '../helpers/hub.ts'
 
+/** The hub runs on a manual clock: the recycle bin's time passes, and the periodic purge runs, when the test moves it. */
 t.test('expired records leave for good; a device whose cursor predates them is told to reset', async (t) => {
   eachHub(
     t,
@@ -17,7 +18,14 @@ t.test('expired records leave for good; a device whose cursor predates them is t
       const kept = await alice.rest.push([put(4, 'c')])
       t.equal(kept.cursor, 4)
       t.same((await h.hub.purge()).records, 0, 'nothing expires before its time')
-      t.same(await h.hub.purge(Date.now() + 61_000), { users: 1, records: 1 }, 'the deleted record is purged once its time is over')
+      const purged = async () => (await h.hub.metrics.pruned.get()).values.find((v) => v.labels.what === 'records')?.value ?? 0
+      t.equal(await purged(), 0)
+      await h.clock.advance(59_999)
+      t.equal(await purged(), 0, 'the periodic purge has not run yet')
+      await h.clock.advance(1)
+      await waitUntil(async () => (await purged()) === 1)
+      t.pass('the periodic purge removed the deleted record once its time in the bin was over')
+      t.same(await h.hub.purge(), { users: 0, records: 0 }, 'and left nothing behind')
 
       const fresh = await alice.rest.pull({ since: 0 })
       t.same(fresh.items.map((i: any) => i.id), ['b', 'c'], 'a full pull no longer holds it')
@@ -34,6 +42,6 @@ t.test('expired records leave for good; a device whose cursor predates them is t
       t.same(seen.seqs(), [2, 4])
       t.same((await alice.rest.call('GET', '/v1/trash')).items, [], 'the bin is empty')
     },
-    { env: { SYNCHUB_TRASH_RETENTION_MS: '60000' } },
+    { env: { SYNCHUB_TRASH_RETENTION_MS: '60000', SYNCHUB_PURGE_INTERVAL_MS: '60000' }, clock: 'manual' },
   )
 })

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Test } from 'tap'
 import { startHub, type Hub } from '../../src/hub.ts'
+import { systemClock, type Clock } from '../../src/time/clock.ts'
 import { loadConfig } from '../../src/ops/config.ts'
 import { createLogger } from '../../src/ops/logger.ts'
 import { SyncClient, type ConnectOptions } from '../../src/client/socket-client.ts'
@@ -9,6 +10,8 @@ import { freshPostgresSchema, postgresAvailable } from './services.ts'
 import { waitUntil } from './wait.ts'
 import { createPgliteClient } from '../../src/store/pglite.ts'
 import { migrate } from '../../src/store/migrate.ts'
+import { STORES, TRANSPORTS } from '../contracts/adapters.ts'
+import { ManualClock } from './manual-clock.ts'
 
 export { waitUntil }
 
@@ -18,13 +21,10 @@ export interface HubVariant {
   transport: 'uws' | 'ws'
 }
 
-/** Every suite that talks to a hub runs against each store and each transport. */
-export const HUB_VARIANTS: HubVariant[] = [
-  { name: 'postgres+uws', store: 'postgres', transport: 'uws' },
-  { name: 'postgres+ws', store: 'postgres', transport: 'ws' },
-  { name: 'pglite+uws', store: 'pglite', transport: 'uws' },
-  { name: 'pglite+ws', store: 'pglite', transport: 'ws' },
-]
+/** Every suite that talks to a hub runs against each store and each transport (the lists in test/contracts/adapters.ts). */
+export const HUB_VARIANTS: HubVariant[] = STORES.flatMap((store) =>
+  TRANSPORTS.map((transport) => ({ name: `${store.name}+${transport.name}`, store: store.name as HubVariant['store'], transport: transport.name })),
+)
 
 export interface TestUser {
   id: string
@@ -39,6 +39,8 @@ export interface TestUser {
 export interface TestHub {
   hub: Hub
   variant: HubVariant
+  /** The hub's clock: a ManualClock when the suite asked for one (`{ clock: 'manual' }`), the system clock otherwise. */
+  clock: Clock
   url: string
   wsUrl: string
   newUser(): Promise<TestUser>
@@ -61,7 +63,7 @@ function pgliteTemplate(): Promise<Blob> {
 
 export const TEST_SECRET = 'test-secret-0123456789-abcdefghijklmnop'
 
-export async function startTestHub(variant: HubVariant, env: Record<string, string> = {}): Promise<TestHub> {
+export async function startTestHub(variant: HubVariant, env: Record<string, string> = {}, opts: { clock?: Clock } = {}): Promise<TestHub> {
   // A DATABASE_URL in env joins an existing database (several nodes of one cluster).
   const pgSchema = variant.store === 'postgres' && !env.DATABASE_URL ? await freshPostgresSchema() : undefined
   const config = loadConfig({
@@ -77,13 +79,14 @@ export async function startTestHub(variant: HubVariant, env: Record<string, stri
     ...env,
   })
   const db = variant.store === 'pglite' ? await createPgliteClient(undefined, { template: await pgliteTemplate() }) : undefined
-  const hub = await startHub(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), { db })
+  const hub = await startHub(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), { db, clock: opts.clock })
   const wsUrl = hub.url.replace(/^http/, 'ws') + '/v1/ws'
   const clients = new Set<SyncClient>()
   let n = 0
   const testHub: TestHub = {
     hub,
     variant,
+    clock: opts.clock ?? systemClock,
     url: hub.url,
     wsUrl,
     async newUser() {
@@ -119,12 +122,23 @@ export async function startTestHub(variant: HubVariant, env: Record<string, stri
   return testHub
 }
 
-/** Runs `fn` as a subtest per hub variant, each on a fresh hub. Postgres variants skip (never under CI) when it is down. */
-export function eachHub(t: Test, fn: (t: Test, h: TestHub) => Promise<void>, opts: { env?: Record<string, string>; variants?: HubVariant[] } = {}): void {
+/**
+ * Runs `fn` as a subtest per hub variant, each on a fresh hub. Postgres variants skip (never
+ * under CI) when it is down. `clock: 'manual'` gives each hub a ManualClock (`h.clock`, moved
+ * with `advance`): its timers (purge, position check, long-poll waits…) fire only when moved.
+ */
+export function eachHub(
+  t: Test,
+  fn: (t: Test, h: TestHub & { clock: ManualClock }) => Promise<void>,
+  opts: { env?: Record<string, string>; variants?: HubVariant[]; clock: 'manual' },
+): void
+export function eachHub(t: Test, fn: (t: Test, h: TestHub) => Promise<void>, opts?: { env?: Record<string, string>; variants?: HubVariant[]; clock?: 'system' }): void
+export function eachHub(t: Test, fn: (t: Test, h: any) => Promise<void>, opts: { env?: Record<string, string>; variants?: HubVariant[]; clock?: 'manual' | 'system' } = {}): void {
   for (const variant of opts.variants ?? HUB_VARIANTS) {
     t.test(variant.name, async (t) => {
       if (variant.store === 'postgres' && !(await postgresAvailable())) return void t.skip('Postgres is not running (set it up, or CI=true to make this a failure)', () => {})
-      const h = await startTestHub(variant, opts.env)
+      // Manual time starts at the real now: tokens it signs stay valid for the sockets' own timers.
+      const h = await startTestHub(variant, opts.env, opts.clock === 'manual' ? { clock: new ManualClock(Date.now()) } : {})
       t.teardown(() => h.stop())
       await fn(t, h)
     })

@@ -254,7 +254,8 @@ export class Device {
   readonly idAt = new Map<number, string>()
   /** Frames whose `from` was not the previous `to` (across sockets). */
   readonly chainBreaks: string[] = []
-  readonly byes: Array<{ node: string; frame: ByeFrame; at: number }> = []
+  /** Each bye the device was told, with how many of its pushes were acked by then. */
+  readonly byes: Array<{ node: string; frame: ByeFrame; acked: number }> = []
   readonly closes: Array<{ node: string; code: number }> = []
   readonly acked: AckedOp[] = []
   /** Answers with ok:false, and requests the hub refused with an error frame. */
@@ -347,7 +348,7 @@ export class Device {
     })
     client.on('bye', (f: ByeFrame) => {
       bye = f
-      this.byes.push({ node: node.id, frame: f, at: Date.now() })
+      this.byes.push({ node: node.id, frame: f, acked: this.acked.length })
     })
     client.on('close', (code: number) => {
       this.closes.push({ node: node.id, code })
@@ -413,12 +414,12 @@ export function streamProblems(d: Device, head: number, acked: AckedOp[]): strin
   return problems
 }
 
-/** How the node's current process ended and how long after `since`, or undefined if it still runs after `ms`. */
-export async function exitWithin(node: HubNode, ms: number, since = Date.now()): Promise<(ExitInfo & { ms: number }) | undefined> {
+/** How the node's current process ended, or undefined if it still runs after `ms` (a liveness bound). */
+export async function exitWithin(node: HubNode, ms: number): Promise<ExitInfo | undefined> {
   let timer: NodeJS.Timeout | undefined
   const info = await Promise.race([node.exited, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))])
   clearTimeout(timer)
-  return info && { ...info, ms: Date.now() - since }
+  return info
 }
 
 /** Waits until each device reached its user's head, then checks every stream in full. */
