@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type Config } from './ops/config.ts'
 import { createLogger } from './ops/logger.ts'
 import { openStore } from './store/open.ts'
 import { migrate } from './store/migrate.ts'
+import type { SqlClient } from './store/sql-client.ts'
 import { AuthStore } from './store/auth-store.ts'
 import { PurgeStore } from './store/purge-store.ts'
 import { RecordDataStore } from './store/record-data-store.ts'
@@ -107,10 +108,19 @@ async function runMigrate(config: Config): Promise<number> {
   }
 }
 
-async function runPurge(config: Config): Promise<number> {
+/** Opens the configured store, brings its schema up to date, runs `fn` on it, and closes it whatever happens. */
+async function onMigratedStore(config: Config, fn: (db: SqlClient) => Promise<number>): Promise<number> {
   const db = await openStore(config)
   try {
     await migrate(db)
+    return await fn(db)
+  } finally {
+    await db.close()
+  }
+}
+
+function runPurge(config: Config): Promise<number> {
+  return onMigratedStore(config, async (db) => {
     const store = new PurgeStore(db)
     let total = 0
     for (;;) {
@@ -121,9 +131,7 @@ async function runPurge(config: Config): Promise<number> {
     }
     console.log(`done: ${total} expired records removed`)
     return 0
-  } finally {
-    await db.close()
-  }
+  })
 }
 
 async function createAdmin(config: Config, username: string | undefined): Promise<number> {
@@ -136,37 +144,32 @@ async function createAdmin(config: Config, username: string | undefined): Promis
     console.error('the password (SYNCHUB_ADMIN_PASSWORD or standard input) must be at least 8 characters')
     return 2
   }
-  const db = await openStore(config)
-  try {
-    await migrate(db)
-    const auth = authServiceFromConfig(config, new AuthStore(db))
-    await auth.upsertAdmin(username, password)
+  return onMigratedStore(config, async (db) => {
+    await authServiceFromConfig(config, new AuthStore(db)).upsertAdmin(username, password)
     console.log(`admin ${username} is ready`)
     return 0
-  } finally {
-    await db.close()
-  }
+  })
 }
 
 async function runRotateKeys(config: Config): Promise<number> {
-  const db = await openStore(config)
   try {
-    await migrate(db)
-    const box = new KeyBox(config.secret, config.previousSecret)
-    // The operator's declared collections too: their secret fields are sealed like provider keys.
-    const total = await rotateKeys(new RecordDataStore(db), {
-      codec: new RecordCodec(registryWith(config.collections), box),
-      onProgress: (p) => console.log(`${p.collection}: ${p.checked} checked, ${p.resealed} re-encrypted`),
-    })
-    console.log(`done: ${total.resealed} of ${total.checked} records re-encrypted under key id ${box.kid}`)
-    return 0
+    return await onMigratedStore(config, (db) => rotateAll(config, db))
   } catch (err) {
     if (!(err instanceof KeyBoxError)) throw err
     console.error(`rotate-keys stopped (batches before this one are done; rerun once fixed): ${err.message}`)
     return 1
-  } finally {
-    await db.close()
   }
+}
+
+async function rotateAll(config: Config, db: SqlClient): Promise<number> {
+  const box = new KeyBox(config.secret, config.previousSecret)
+  // The operator's declared collections too: their secret fields are sealed like provider keys.
+  const total = await rotateKeys(new RecordDataStore(db), {
+    codec: new RecordCodec(registryWith(config.collections), box),
+    onProgress: (p) => console.log(`${p.collection}: ${p.checked} checked, ${p.resealed} re-encrypted`),
+  })
+  console.log(`done: ${total.resealed} of ${total.checked} records re-encrypted under key id ${box.kid}`)
+  return 0
 }
 
 function firstLine(): Promise<string> {

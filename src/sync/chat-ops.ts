@@ -47,8 +47,8 @@ export function regen(plan: UserPlan, op: RegenOp, deviceId: string, changes: Ch
   if (plan.row(MESSAGES, op.message.id)) return refuse('invalid', `regen: message ${op.message.id} already exists`)
   const bytes = plan.encodeData(rules.messages, data)
   if (isRefusal(bytes)) return bytes
-  plan.trash(newest, deviceId, changes, { replaced_by: op.message.id })
-  const created = plan.create(plan.fresh(rules.messages, op.message.id, bytes, data, deviceId), data, changes)
+  plan.trash(newest, deviceId, changes, { extra: { replaced_by: op.message.id } })
+  const created = plan.create(plan.fresh(rules.messages, { id: op.message.id, bytes, data, deviceId }), data, changes)
   return { ok: true, seq: created.seq, id: created.id }
 }
 
@@ -80,8 +80,8 @@ export function fork(plan: UserPlan, op: ForkOp, deviceId: string, changes: Chan
     if (isRefusal(copyBytes)) return copyBytes
     copies.push({ data: copy, bytes: copyBytes })
   }
-  let last = plan.create(plan.fresh(rules.conversations, op.conversation.id, bytes, data, deviceId), data, changes)
-  for (const c of copies) last = plan.create(plan.fresh(rules.messages, randomUUID(), c.bytes, c.data, deviceId), c.data, changes)
+  let last = plan.create(plan.fresh(rules.conversations, { id: op.conversation.id, bytes, data, deviceId }), data, changes)
+  for (const c of copies) last = plan.create(plan.fresh(rules.messages, { id: randomUUID(), bytes: c.bytes, data: c.data, deviceId }), c.data, changes)
   return { ok: true, seq: last.seq, id: op.conversation.id }
 }
 

@@ -124,20 +124,20 @@ export class UserPlan {
     return stored === data ? bytes : encodeMsgpack(stored)
   }
 
-  /** A new row of `rule`'s collection, its parent taken from the data. */
-  fresh(rule: CollectionRule, id: string, bytes: Uint8Array, data: Record<string, unknown>, deviceId: string, conflictOf: string | null = null): NewRow {
+  /** A new row of `rule`'s collection, its parent taken from the data; `conflictOf` names the record a conflict copy stands beside. */
+  fresh(rule: CollectionRule, row: { id: string; bytes: Uint8Array; data: Record<string, unknown>; deviceId: string; conflictOf?: string }): NewRow {
     return {
       user_id: this.user.userId,
       collection: rule.name,
-      id,
-      data: bytes,
-      parent_id: rule.parentField ? String(data[rule.parentField]) : null,
+      id: row.id,
+      data: row.bytes,
+      parent_id: rule.parentField ? String(row.data[rule.parentField]) : null,
       created_at: this.ctx.now,
       deleted_at: null,
       purge_at: null,
       replaced_by: null,
-      conflict_of: conflictOf,
-      device_id: deviceId,
+      conflict_of: row.conflictOf ?? null,
+      device_id: row.deviceId,
       trashed_with: null,
     }
   }
@@ -158,11 +158,11 @@ export class UserPlan {
     return next
   }
 
-  /** Moves a live row to the recycle bin; `trashedWith` names the parent it went with. */
-  trash(row: RecordRow, deviceId: string, changes: Change[], extra: Partial<RecordRow> = {}, trashedWith: string | null = null): RecordRow {
+  /** Moves a live row to the recycle bin; `trashedWith` names the parent it went with, `extra` sets more fields (replaced_by). */
+  trash(row: RecordRow, deviceId: string, changes: Change[], opts: { extra?: Partial<RecordRow>; trashedWith?: string } = {}): RecordRow {
     const now = this.ctx.now
     return this.commit(
-      { ...row, ...extra, deleted_at: now, purge_at: now + this.ctx.trashRetentionMs, trashed_with: trashedWith, device_id: deviceId },
+      { ...row, ...opts.extra, deleted_at: now, purge_at: now + this.ctx.trashRetentionMs, trashed_with: opts.trashedWith ?? null, device_id: deviceId },
       this.dataOf(row),
       changes,
     )
@@ -183,13 +183,13 @@ export class UserPlan {
     if (isRefusal(bytes)) return bytes
     const existing = this.row(op.collection, op.id)
     if (!existing) {
-      const row = this.create(this.fresh(rule, op.id, bytes, op.data, deviceId), op.data, changes)
+      const row = this.create(this.fresh(rule, { id: op.id, bytes, data: op.data, deviceId }), op.data, changes)
       return { ok: true, seq: row.seq, id: op.id }
     }
-    if (rule.kind === 'append_only') return this.putStatus(rule, existing, op, bytes, deviceId, changes)
+    if (rule.kind === 'append_only') return this.putStatus(rule, existing, { op, bytes, deviceId }, changes)
     if (op.base === undefined || op.base !== existing.seq) {
       // The cloud wins; the client's version is kept beside it, never merged.
-      const copy = this.create(this.fresh(rule, randomUUID(), bytes, op.data, deviceId, op.id), op.data, changes)
+      const copy = this.create(this.fresh(rule, { id: randomUUID(), bytes, data: op.data, deviceId, conflictOf: op.id }), op.data, changes)
       return { ok: true, seq: copy.seq, id: op.id, copy: copy.id }
     }
     if (existing.deleted_at !== null) return refuse('not_found', `${op.collection}/${op.id} is in the recycle bin; restore it first`)
@@ -199,7 +199,8 @@ export class UserPlan {
   }
 
   /** Append-only records: only the status fields may change, whatever the base. */
-  private putStatus(rule: CollectionRule, existing: RecordRow, op: PutOp, bytes: Uint8Array, deviceId: string, changes: Change[]): Result {
+  private putStatus(rule: CollectionRule, existing: RecordRow, put: { op: PutOp; bytes: Uint8Array; deviceId: string }, changes: Change[]): Result {
+    const { op, bytes, deviceId } = put
     const stored = this.dataOf(existing)
     const status = new Set(rule.statusFields ?? [])
     const strip = (d: Record<string, unknown>) => Object.fromEntries(Object.entries(d).filter(([k]) => !status.has(k)))
@@ -220,7 +221,7 @@ export class UserPlan {
     if (!existing) return refuse('not_found', `${op.collection}/${op.id} does not exist`)
     if (existing.deleted_at !== null) return { ok: true, seq: existing.seq, id: op.id }
     for (const child of this.ctx.registry.childrenOf(op.collection)) {
-      for (const row of this.children(child.name, op.id)) if (row.deleted_at === null) this.trash(row, deviceId, changes, {}, op.id)
+      for (const row of this.children(child.name, op.id)) if (row.deleted_at === null) this.trash(row, deviceId, changes, { trashedWith: op.id })
     }
     const row = this.trash(existing, deviceId, changes)
     return { ok: true, seq: row.seq, id: op.id }
