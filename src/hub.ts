@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import type { ScryptParams } from './auth/passwords.ts'
 import { authServiceFromConfig, type AuthService } from './auth/service.ts'
 import type { Bus } from './bus/port.ts'
 import { applyControl } from './cluster/control.ts'
@@ -49,6 +50,11 @@ export interface HubParts {
   db?: SqlClient
   /** Time and timers for everything the hub schedules; the system clock by default. */
   clock?: Clock
+  /**
+   * The scrypt cost of new password hashes; DEFAULT_SCRYPT (passwords.ts) unless a test suite
+   * lowers it, so the many accounts it makes do not each cost a full hash.
+   */
+  passwordParams?: ScryptParams
 }
 
 /**
@@ -64,7 +70,7 @@ export async function startHub(config: Config, log: Logger, parts: HubParts = {}
     const database = closers.add(await openDatabase(config, log, parts.db))
     const { bus } = closers.add(await startBus(config, { metrics, log, clock }))
     const cluster = closers.add(startClusterState(config, clock))
-    const auth = await startAuth(config, { database, cluster, clock })
+    const auth = await startAuth(config, { database, cluster, clock, passwordParams: parts.passwordParams })
     const sync = closers.add(startSync(config, { database, bus, metrics, clock }))
     const sessions = followControl(bus, auth, new SessionRegistry(cluster.presence))
     watchLiveState(metrics, sync, sessions)
@@ -113,8 +119,8 @@ export async function startHub(config: Config, log: Logger, parts: HubParts = {}
 }
 
 /** The auth service over the database and the cluster's denylist; the configured admin is created or updated. */
-async function startAuth(config: Config, deps: { database: Database; cluster: ClusterState; clock: Clock }): Promise<AuthService> {
-  const auth = authServiceFromConfig(config, new AuthStore(deps.database.db), { denylist: deps.cluster.denylist, clock: deps.clock })
+async function startAuth(config: Config, deps: { database: Database; cluster: ClusterState; clock: Clock; passwordParams?: ScryptParams }): Promise<AuthService> {
+  const auth = authServiceFromConfig(config, new AuthStore(deps.database.db), { denylist: deps.cluster.denylist, clock: deps.clock, passwordParams: deps.passwordParams })
   if (config.adminUsername && config.adminPassword) await auth.upsertAdmin(config.adminUsername, config.adminPassword)
   return auth
 }

@@ -212,7 +212,7 @@ export function createAuthService(opts: AuthServiceOptions): AuthService {
 export function authServiceFromConfig(
   config: { secret: string; registration: RegistrationMode; accessTtlSec: number; refreshTtlSec: number },
   store: AuthStore,
-  extra: Pick<AuthServiceOptions, 'denylist' | 'clock'> = {},
+  extra: Pick<AuthServiceOptions, 'denylist' | 'clock' | 'passwordParams'> = {},
 ): AuthService {
   return createAuthService({
     store,

@@ -12,6 +12,7 @@ import { AuthStore } from '../../src/store/auth-store.ts'
 import { UserAdmin } from '../../src/sync/user-admin.ts'
 import { eachStore } from '../contracts/adapters.ts'
 import { ManualClock } from '../helpers/manual-clock.ts'
+import { TEST_SCRYPT } from '../helpers/scrypt.ts'
 
 const SECRET = 'routes-test-secret-0123456789abcdef'
 const PASSWORD = 'correct horse battery'
@@ -25,7 +26,7 @@ eachStore(async (t, db) => {
 
   /** The real app shell (error mapping, 404s) around the two route modules and a real store. */
   const appWith = (over: Partial<AuthServiceOptions> = {}) => {
-    const auth = createAuthService({ store: new AuthStore(db), secret: SECRET, registration: 'open', clock, ...over })
+    const auth = createAuthService({ store: new AuthStore(db), secret: SECRET, registration: 'open', clock, passwordParams: TEST_SCRYPT, ...over })
     const app = buildApp({
       log: pino({ level: 'silent' }),
       isReady: () => true,
@@ -126,7 +127,7 @@ eachStore(async (t, db) => {
     const claims = JSON.parse(Buffer.from(p!, 'base64url').toString())
     const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, role: 'admin' })).toString('base64url')}.${s}`
     isError(t, await call('GET', '/v1/auth/me', { token: forged }), 401, 'unauthorized')
-    const other = createAuthService({ store: new AuthStore(db), secret: 'some-other-hub-secret-0123456789', registration: 'open', clock })
+    const other = createAuthService({ store: new AuthStore(db), secret: 'some-other-hub-secret-0123456789', registration: 'open', clock, passwordParams: TEST_SCRYPT })
     const foreign = await other.login({ username: user.username, password: PASSWORD })
     isError(t, await call('GET', '/v1/auth/me', { token: foreign.access_token }), 401, 'unauthorized', 'invalid access token')
   })

@@ -11,6 +11,7 @@ import type { SqlClient } from '../../src/store/sql-client.ts'
 import { UserAdmin } from '../../src/sync/user-admin.ts'
 import { eachStore } from '../contracts/adapters.ts'
 import { ManualClock } from '../helpers/manual-clock.ts'
+import { TEST_SCRYPT } from '../helpers/scrypt.ts'
 
 const SECRET = 'service-test-secret-0123456789abcdef'
 const PASSWORD = 'correct horse battery'
@@ -28,7 +29,7 @@ function countingStatusReads(db: SqlClient): { db: SqlClient; reads: () => numbe
 eachStore(async (t, db) => {
   let n = 0
   const uniqueName = (base = 'user') => `${base}${++n}_${Math.random().toString(36).slice(2, 6)}`
-  const service = (over: Partial<AuthServiceOptions> = {}): AuthService => createAuthService({ store: new AuthStore(db), secret: SECRET, registration: 'open', ...over })
+  const service = (over: Partial<AuthServiceOptions> = {}): AuthService => createAuthService({ store: new AuthStore(db), secret: SECRET, registration: 'open', passwordParams: TEST_SCRYPT, ...over })
   const loggedIn = async (auth: AuthService) => {
     const username = uniqueName()
     const user = await auth.register({ username, password: PASSWORD })
@@ -226,7 +227,7 @@ eachStore(async (t, db) => {
   t.test('a disabled user is forbidden; disabling clears the status cache at once and tells every node', async (t) => {
     const clock = new ManualClock()
     const counted = countingStatusReads(db)
-    const auth = createAuthService({ store: new AuthStore(counted.db), secret: SECRET, registration: 'open', clock })
+    const auth = createAuthService({ store: new AuthStore(counted.db), secret: SECRET, registration: 'open', passwordParams: TEST_SCRYPT, clock })
     const bus = createMemoryBus()
     const control: ControlMessage[] = []
     bus.onControl((m) => void control.push(m))

@@ -23,6 +23,7 @@ import { createPostgresClient } from '../../src/store/postgres.ts'
 import type { SqlClient } from '../../src/store/sql-client.ts'
 import { systemClock, type Clock } from '../../src/time/clock.ts'
 import { ManualClock } from '../helpers/manual-clock.ts'
+import { migratedPglite } from '../helpers/pglite-template.ts'
 import { TEST_REDIS_URL, freshPostgresSchema, postgresAvailable, redisAvailable } from '../helpers/services.ts'
 import { waitUntil } from '../helpers/wait.ts'
 
@@ -49,10 +50,20 @@ export interface OpenedStore {
   again(): Promise<SqlClient>
 }
 
-function postgresStore(): Adapter<OpenedStore> {
+/** A store adapter can also open a database with every migration applied (suites that are not about migrating). */
+export interface StoreAdapter extends Adapter<OpenedStore> {
+  openMigrated(): Promise<{ db: SqlClient; close(): Promise<void> }>
+}
+
+function postgresStore(): StoreAdapter {
   return {
     name: 'postgres',
     unavailable: needsPostgres,
+    async openMigrated() {
+      const opened = await this.open()
+      await migrate(opened.db)
+      return opened
+    },
     async open() {
       const schema = await freshPostgresSchema()
       const opened: SqlClient[] = []
@@ -67,10 +78,14 @@ function postgresStore(): Adapter<OpenedStore> {
   }
 }
 
-function pgliteStore(): Adapter<OpenedStore> {
+function pgliteStore(): StoreAdapter {
   return {
     name: 'pglite',
     unavailable: always,
+    async openMigrated() {
+      const db = await migratedPglite()
+      return { db, close: () => db.close() }
+    },
     async open() {
       const db = await createPgliteClient()
       return { db, again: async () => db, close: () => db.close() }
@@ -78,7 +93,7 @@ function pgliteStore(): Adapter<OpenedStore> {
   }
 }
 
-export const STORES: Array<Adapter<OpenedStore>> = [postgresStore(), pgliteStore()]
+export const STORES: StoreAdapter[] = [postgresStore(), pgliteStore()]
 
 // ---- bus --------------------------------------------------------------------------------------
 
@@ -243,8 +258,13 @@ export function eachAdapter<O>(adapters: ReadonlyArray<Adapter<O>>, suite: (t: T
  * are not the store's contract but must hold on every store.
  */
 export function eachStore(suite: (t: Test, db: SqlClient) => Promise<void>): void {
-  eachAdapter(STORES, async (t, { db }) => {
-    await migrate(db)
-    await suite(t, db)
-  })
+  for (const store of STORES) {
+    t.test(store.name, async (t) => {
+      const skip = await store.unavailable()
+      if (skip) return void t.skip(skip, () => {})
+      const { db, close } = await store.openMigrated()
+      t.teardown(close)
+      await suite(t, db)
+    })
+  }
 }

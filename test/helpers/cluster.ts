@@ -1,4 +1,5 @@
 import type { Test } from 'tap'
+import type { Clock } from '../../src/time/clock.ts'
 import { SyncClient } from '../../src/client/socket-client.ts'
 import { startTestHub, type TestHub } from './hub.ts'
 import { TEST_REDIS_URL, freshPostgresSchema, postgresAvailable, redisAvailable } from './services.ts'
@@ -14,7 +15,12 @@ export interface TestCluster {
  * cross-node paths (fan-out, control) are the same as between pods. Skips (never under CI)
  * when Postgres or Redis is down.
  */
-export async function startCluster(t: Test, size: number, env: Record<string, string> = {}): Promise<TestCluster | undefined> {
+export async function startCluster(
+  t: Test,
+  size: number,
+  env: Record<string, string> = {},
+  opts: { nodeEnv?: (i: number) => Record<string, string>; clock?: (i: number) => Clock | undefined } = {},
+): Promise<TestCluster | undefined> {
   if (!(await postgresAvailable()) || !(await redisAvailable())) {
     t.skip('Postgres or Redis is not running', () => {})
     return undefined
@@ -31,7 +37,13 @@ export async function startCluster(t: Test, size: number, env: Record<string, st
   })
   for (let i = 0; i < size; i++) {
     const transport = i % 2 === 0 ? 'uws' : 'ws'
-    nodes.push(await startTestHub({ name: `node${i}`, store: 'postgres', transport }, { DATABASE_URL: schema.url, REDIS_URL: TEST_REDIS_URL, SYNCHUB_NODE_ID: `node${i}`, SYNCHUB_REDIS_PREFIX: prefix, ...env }))
+    nodes.push(
+      await startTestHub(
+        { name: `node${i}`, store: 'postgres', transport },
+        { DATABASE_URL: schema.url, REDIS_URL: TEST_REDIS_URL, SYNCHUB_NODE_ID: `node${i}`, SYNCHUB_REDIS_PREFIX: prefix, ...env, ...opts.nodeEnv?.(i) },
+        { clock: opts.clock?.(i) },
+      ),
+    )
   }
   return {
     nodes,

@@ -8,10 +8,10 @@ import { SyncClient, type ConnectOptions } from '../../src/client/socket-client.
 import { RestClient } from '../../src/client/rest-client.ts'
 import { freshPostgresSchema, postgresAvailable } from './services.ts'
 import { waitUntil } from './wait.ts'
-import { createPgliteClient } from '../../src/store/pglite.ts'
-import { migrate } from '../../src/store/migrate.ts'
 import { STORES, TRANSPORTS } from '../contracts/adapters.ts'
 import { ManualClock } from './manual-clock.ts'
+import { migratedPglite } from './pglite-template.ts'
+import { TEST_SCRYPT } from './scrypt.ts'
 
 export { waitUntil }
 
@@ -49,19 +49,9 @@ export interface TestHub {
   stop(): Promise<void>
 }
 
-let template: Promise<Blob> | undefined
-/** A migrated, empty PGlite data directory, made once per test process: each hub loads a copy. */
-function pgliteTemplate(): Promise<Blob> {
-  return (template ??= (async () => {
-    const db = await createPgliteClient()
-    await migrate(db)
-    const blob = await db.dump()
-    await db.close()
-    return blob
-  })())
-}
 
 export const TEST_SECRET = 'test-secret-0123456789-abcdefghijklmnop'
+
 
 export async function startTestHub(variant: HubVariant, env: Record<string, string> = {}, opts: { clock?: Clock } = {}): Promise<TestHub> {
   // A DATABASE_URL in env joins an existing database (several nodes of one cluster).
@@ -78,8 +68,8 @@ export async function startTestHub(variant: HubVariant, env: Record<string, stri
     ...(pgSchema ? { DATABASE_URL: pgSchema.url } : { SYNCHUB_DATA_DIR: 'memory://' }),
     ...env,
   })
-  const db = variant.store === 'pglite' ? await createPgliteClient(undefined, { template: await pgliteTemplate() }) : undefined
-  const hub = await startHub(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), { db, clock: opts.clock })
+  const db = variant.store === 'pglite' ? await migratedPglite() : undefined
+  const hub = await startHub(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), { db, clock: opts.clock, passwordParams: TEST_SCRYPT })
   const wsUrl = hub.url.replace(/^http/, 'ws') + '/v1/ws'
   const clients = new Set<SyncClient>()
   let n = 0
