@@ -28,7 +28,7 @@ const RULES = {
   client: ['protocol'],
   // Composition (hub.ts and its steps in hub/), operations (config, logger, metrics, drain, the
   // commands' work) and the command line: the top, which may use everything but the SDK.
-  ops: ['protocol', 'time', 'crypto', 'store', 'bus', 'cluster', 'auth', 'sync', 'transport', 'http', 'hub'],
+  ops: ['protocol', 'time', 'crypto', 'store', 'bus', 'cluster', 'auth', 'sync', 'transport', 'http'],
   hub: ['protocol', 'time', 'crypto', 'store', 'bus', 'cluster', 'auth', 'sync', 'transport', 'http', 'ops'],
   cli: ['protocol', 'time', 'crypto', 'store', 'bus', 'cluster', 'auth', 'sync', 'transport', 'http', 'ops', 'hub'],
 } as const satisfies Record<string, readonly string[]>
