@@ -44,7 +44,7 @@ export async function drain(target: DrainTarget, log: Logger, opts: DrainOptions
   log.info({ sockets: sockets.length }, 'draining: telling sockets to reconnect elsewhere')
   for (let i = 0; i < sockets.length; i += batchSize) {
     for (const s of sockets.slice(i, i + batchSize)) s.bye('draining', 250 + Math.floor(Math.random() * maxRetry))
-    if (i + batchSize < sockets.length) await sleep(clock, gap)
+    if (gap > 0 && i + batchSize < sockets.length) await sleep(clock, gap)
   }
   // Pushes that raced the byes still commit (their devices replay them by mid and get `dup`).
   await target.pushesSettled()
