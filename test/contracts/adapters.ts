@@ -126,7 +126,8 @@ function redisBus(opts: { url: string; sharded?: boolean }): Adapter<OpenedBus> 
   }
 }
 
-export const BUSES: Array<Adapter<OpenedBus>> = [memoryBus(), redisBus({ url: TEST_REDIS_URL })]
+/** `sharded`: SPUBLISH/SSUBSCRIBE (SYNCHUB_REDIS_SHARDED), which Redis 7 serves on a single node too. */
+export const BUSES: Array<Adapter<OpenedBus>> = [memoryBus(), redisBus({ url: TEST_REDIS_URL }), redisBus({ url: TEST_REDIS_URL, sharded: true })]
 
 // ---- cluster state: presence, rate limiter, denylist ------------------------------------------
 
