@@ -160,7 +160,7 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
   private async authenticate(frame: AuthFrame): Promise<void> {
     try {
       const principal = await this.deps.verifier.verifyAccess(frame.token)
-      const active = await this.deps.store.touchDevice({ userId: principal.userId, ...frame.device, now: Date.now() })
+      const active = await this.deps.store.touchDevice({ userId: principal.userId, id: frame.device.id, name: frame.device.name, platform: frame.device.platform, now: Date.now() })
       if (!active) throw new HubError('forbidden', 'this device was revoked')
       const state = await this.deps.store.userState(principal.userId)
       if (!state) throw new HubError('unauthorized', 'unknown user')
