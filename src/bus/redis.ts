@@ -20,6 +20,9 @@ export interface RedisBusOptions {
   onRemoteBatch?: (latencyMs: number) => void
 }
 
+/** Users whose failed publishes a node keeps, to poke for once Redis is back. */
+const MAX_UNSENT_USERS = 10_000
+
 /** n: publishing node, u: user, f/t: cursor range, a: publish time (ms), c: the changes (absent in a poke). */
 type Wire = { n: string; u: string; f: number; t: number; a?: number; c?: Change[] }
 
@@ -102,11 +105,37 @@ export function createRedisBus(opts: RedisBusOptions): Bus {
 
   // Publishes not yet answered: close() lets them go out first (a command like `synchub import` publishes, then exits).
   const inflight = new Set<Promise<unknown>>()
-  const publishRaw = (channel: string, payload: Uint8Array) => {
-    const p = (opts.sharded && channel !== controlChannel ? pub.spublish(channel, Buffer.from(payload)) : pub.publish(channel, Buffer.from(payload))).catch(() => {})
+  const publishRaw = (channel: string, payload: Uint8Array, onFailure?: () => void) => {
+    const p = (opts.sharded && channel !== controlChannel ? pub.spublish(channel, Buffer.from(payload)) : pub.publish(channel, Buffer.from(payload))).catch(
+      () => onFailure?.(),
+    )
     inflight.add(p)
     void p.finally(() => inflight.delete(p))
   }
+
+  // Commits whose publish failed while this node's connection to Redis was down. Once it is back,
+  // each user's missed range goes out as one poke: the other nodes' feeds read it from the store
+  // then, instead of at their next position check (their own reconnect check may have run
+  // before these commits). Bounded; past the bound the position check still covers the rest.
+  const unsent = new Map<string, { from: number; to: number }>()
+  const remember = (user: string, from: number, to: number) => {
+    const known = unsent.get(user)
+    unsent.delete(user) // re-inserted last: Map order is the eviction order
+    unsent.set(user, { from: Math.min(from, known?.from ?? from), to: Math.max(to, known?.to ?? to) })
+    if (unsent.size > MAX_UNSENT_USERS) unsent.delete(unsent.keys().next().value!)
+  }
+  const pokeUnsent = () => {
+    const missed = [...unsent]
+    unsent.clear()
+    for (const [user, r] of missed) {
+      publishRaw(userChannel(user), encodeMsgpack({ n: opts.nodeId, u: user, f: r.from, t: r.to, a: Date.now() } satisfies Wire), () => remember(user, r.from, r.to))
+    }
+  }
+  let pubConnectedOnce = false
+  pub.on('ready', () => {
+    if (pubConnectedOnce) pokeUnsent()
+    pubConnectedOnce = true
+  })
 
   return {
     kind: 'redis',
@@ -116,7 +145,9 @@ export function createRedisBus(opts: RedisBusOptions): Bus {
       const head = { n: opts.nodeId, u: batch.user, f: batch.from, t: batch.to, a: Date.now() }
       // Secrets never travel through Redis: other nodes read them from the store, sealed at rest.
       const full = batch.sensitive ? undefined : encodeMsgpack({ ...head, c: batch.changes } satisfies Wire)
-      publishRaw(userChannel(batch.user), full && full.byteLength <= maxPayload ? full : encodeMsgpack(head satisfies Wire))
+      publishRaw(userChannel(batch.user), full && full.byteLength <= maxPayload ? full : encodeMsgpack(head satisfies Wire), () =>
+        remember(batch.user, batch.from, batch.to),
+      )
     },
     subscribe(user, onBatch) {
       let set = listeners.get(user)

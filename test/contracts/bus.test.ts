@@ -1,3 +1,4 @@
+import { connect, createServer, type Socket } from 'node:net'
 import t from 'tap'
 import { createRedisBus } from '../../src/bus/redis.ts'
 import type { ChangeBatch, ControlMessage } from '../../src/bus/port.ts'
@@ -62,4 +63,46 @@ t.test('redis: a batch too large for a publish travels as a poke', async (t) => 
   a.publish(batch('u', 0, 20))
   await waitUntil(() => got.length === 1)
   t.same(got[0], { user: 'u', from: 0, to: 20 }, 'range only, no changes')
+})
+
+t.test('redis: commits whose publish failed while the node was cut off go out as one poke when it is back', async (t) => {
+  if (!(await redisAvailable())) return void t.skip('Redis is not running', () => {})
+  // Node a reaches Redis through a TCP relay the test can cut; node b stays connected throughout.
+  const target = new URL(TEST_REDIS_URL)
+  const sockets = new Set<Socket>()
+  let open = true
+  let refused = 0
+  const relay = createServer((client) => {
+    if (!open) return void (refused++, client.destroy())
+    const upstream = connect(Number(target.port || 6379), target.hostname)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('error', () => {})
+      s.on('close', () => (sockets.delete(s), client.destroy(), upstream.destroy()))
+    }
+    client.pipe(upstream).pipe(client)
+  })
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => relay.close(() => resolve())))
+  const prefix = `t-cut-${Date.now().toString(36)}`
+  const a = createRedisBus({ url: `redis://127.0.0.1:${(relay.address() as { port: number }).port}`, nodeId: 'a', prefix })
+  const b = createRedisBus({ url: TEST_REDIS_URL, nodeId: 'b', prefix })
+  t.teardown(async () => {
+    open = true
+    await a.close()
+    await b.close()
+  })
+  const got: ChangeBatch[] = []
+  b.subscribe('u', (x) => got.push(x))
+  await Promise.all([a.ready(), b.ready()])
+
+  open = false
+  for (const s of sockets) s.destroy()
+  // Both of a's connections noticed and are trying again; a publish now fails at once (no offline queue) and is remembered.
+  await waitUntil(() => refused >= 2)
+  a.publish(batch('u', 4, 2))
+  a.publish(batch('u', 6))
+  open = true
+  await waitUntil(() => got.length > 0, 10_000)
+  t.same(got, [{ user: 'u', from: 4, to: 7 }], 'one poke for the user’s whole missed range, once a is back')
 })
