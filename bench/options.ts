@@ -1,3 +1,5 @@
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { SCENARIOS } from './scenarios/index.ts'
 
@@ -20,6 +22,7 @@ export interface Options {
   keepGoing: boolean
   /** Leave Postgres's WAL as found: no recycled segments reserved before each step. */
   coldWal: boolean
+  /** Absolute directory the report is written to. */
   outDir: string
   name: string
   quick: boolean
@@ -32,6 +35,9 @@ export interface Options {
 
 /** Not a rate ladder: a new device pulling a long history, then export and import (bench/cold-start.ts). */
 export const COLD = 'cold'
+
+/** Where reports go unless `--out` says otherwise (gitignored: results are not committed). */
+export const DEFAULT_OUT_DIR = fileURLToPath(new URL('./results', import.meta.url))
 
 const FULL_RATES = [1000, 2500, 5000, 7500, 10000, 12500, 15000, 17500, 20000, 25000, 30000]
 const QUICK_RATES = [1000, 5000, 10000, 20000]
@@ -55,7 +61,9 @@ export const USAGE = `npm run bench -- [options]     (or: node --import tsx benc
   --keep-going          run every rate even after a side breaks
   --cold-wal            do not reserve recycled WAL segments in Postgres before each hub step
                         (see bench/README.md: a server that sat idle creates them during the step)
-  --name NAME           output files bench/results/NAME.{json,md} (default latest)
+  --out DIR             directory for the report (default bench/results, not committed;
+                        a relative DIR is taken from where you ran the command)
+  --name NAME           output files DIR/NAME.{json,md} (default latest)
   --timeout S           stop the whole run after S seconds (default 900; quick 240)
 Env equivalents: BENCH_THREADS, BENCH_USERS, BENCH_RATES, BENCH_SECONDS, BENCH_ONLY, BENCH_DATABASE_URL.`
 
@@ -75,6 +83,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       threads: { type: 'string' },
       'keep-going': { type: 'boolean', default: false },
       'cold-wal': { type: 'boolean', default: false },
+      out: { type: 'string' },
       name: { type: 'string' },
       timeout: { type: 'string' },
       messages: { type: 'string' },
@@ -105,7 +114,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
     threads: int(values.threads ?? env.BENCH_THREADS, 1, 1, 16, 'threads'),
     keepGoing: values['keep-going']!,
     coldWal: values['cold-wal']!,
-    outDir: 'bench/results',
+    // npm runs scripts in the package's folder and says where it was invoked in INIT_CWD.
+    outDir: values.out ? resolve(process.env.INIT_CWD ?? process.cwd(), values.out) : DEFAULT_OUT_DIR,
     name: values.name ?? 'latest',
     quick,
     timeoutSec: num(values.timeout, quick ? 240 : 900, 10, 7200, 'timeout'),

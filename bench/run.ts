@@ -1,6 +1,7 @@
 /**
  * npm run bench -- [--quick] [--only relay,hub] [--users N] [--rates …] [--seconds S]
- * Runs each scenario's rate ladder, one after the other, and writes bench/results/<name>.{json,md}.
+ * Runs each scenario's rate ladder, one after the other, and writes <--out>/<name>.{json,md}
+ * (default bench/results/latest.*).
  */
 import { execFileSync } from 'node:child_process'
 import { cpus, loadavg, totalmem } from 'node:os'
@@ -51,7 +52,7 @@ async function main(): Promise<void> {
     ...(cold ? { cold } : {}),
     summary: summarize(scenarios, opts, cold, cpus().length),
   }
-  const files = writeReport(join(root, outDir), name, report)
+  const files = writeReport(outDir, name, report)
   console.log('\n' + markdown(report))
   console.log(`bench: wrote ${[files.md, files.json, files.svg].filter(Boolean).join(', ')}`)
 }
