@@ -47,6 +47,8 @@ export const AuthOkFrame = z.object({
   expires_at: Millis,
   server_time: Millis,
   node: z.string(),
+  /** The hub's PROTOCOL_VERSION (protocol/version.ts). Added within v1: a hub that omits it speaks 1. */
+  protocol: z.int().positive().optional(),
 })
 export const PongFrame = z.object({ t: z.literal('pong'), ref: Ref, server_time: Millis, cursor: Seq })
 export const ChangesFrame = z.object({
