@@ -20,14 +20,15 @@ export function wantsMsgpack(c: Context): boolean {
 export async function readBody<S extends z.ZodType>(c: Context, schema: S, opts: { maxBytes: number; form?: boolean }): Promise<z.infer<S>> {
   const type = c.req.header('content-type') ?? ''
   const bytes = await readBytes(c.req.raw, opts.maxBytes)
+  const form = opts.form === true && type.includes('application/x-www-form-urlencoded')
   let value: unknown
   try {
     if (type.includes(MSGPACK)) value = decodeInput(bytes, false)
-    else if (opts.form && type.includes('application/x-www-form-urlencoded')) value = parseForm(bytes)
+    else if (form) value = parseForm(bytes)
     else value = bytes.byteLength === 0 ? {} : decodeInput(bytes, true)
   } catch (err) {
     if (err instanceof HubError) throw err
-    throw new HubError('bad_frame', type.includes(MSGPACK) ? 'body is not valid MessagePack' : 'body is not valid UTF-8 JSON')
+    throw new HubError('bad_frame', `body is not valid ${type.includes(MSGPACK) ? 'MessagePack' : form ? 'UTF-8 form data' : 'UTF-8 JSON'}`)
   }
   return parseOrThrow(schema, value, 'body')
 }
