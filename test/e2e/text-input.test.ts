@@ -10,7 +10,7 @@ import { eachHub, messagePut, type TestHub } from '../helpers/hub.ts'
  */
 
 /** `frame` encoded as msgpack with the UTF-8 bytes of `placeholder` replaced by `bytes` (same length). */
-function msgpackWith(frame: object, placeholder: string, bytes: number[]): Uint8Array {
+function msgpackWith(frame: object, placeholder: string, bytes: number[]): Buffer {
   const encoded = Buffer.from(encodeMsgpack(frame))
   const at = encoded.indexOf(placeholder)
   if (at < 0 || Buffer.byteLength(placeholder) !== bytes.length) throw new Error('placeholder not found or of another length')
@@ -22,7 +22,7 @@ const LONE_HIGH = [0xed, 0xa0, 0x80] // U+D800 encoded as if it were a character
 const BAD_BYTE = [0x61, 0xff, 0x62]
 
 /** A raw socket authenticated as `token` in `encoding`, collecting every decoded frame. */
-async function rawSocket(h: TestHub, token: string, encoding: 'json' | 'msgpack', device = { id: 'raw-device' }) {
+async function rawSocket(h: TestHub, token: string, encoding: 'json' | 'msgpack', device: Record<string, string> = { id: 'raw-device' }) {
   const ws = new WebSocket(h.wsUrl)
   const frames: any[] = []
   let code: number | undefined
