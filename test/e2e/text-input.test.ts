@@ -100,8 +100,8 @@ t.test('REST: bodies, paths and queries with bad text or NUL are 400 invalid, ne
   eachHub(t, async (t, h) => {
     const alice = await h.newUser()
     const auth = { authorization: `Bearer ${alice.token}`, 'device-id': 'rest-device' }
-    const call = async (method: string, path: string, body?: BodyInit, headers: Record<string, string> = {}) => {
-      const res = await fetch(h.url + path, { method, headers: { ...auth, ...headers }, body })
+    const call = async (method: string, path: string, body?: string | Uint8Array, headers: Record<string, string> = {}) => {
+      const res = await fetch(h.url + path, { method, headers: { ...auth, ...headers }, body: body as BodyInit | undefined })
       return { status: res.status, body: await res.json().catch(() => undefined) }
     }
     const jsonPush = (ops: unknown[]) => call('POST', '/v1/sync/push', JSON.stringify({ ops }), { 'content-type': 'application/json' })
