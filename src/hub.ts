@@ -27,6 +27,8 @@ import { SessionRegistry } from './transport/session-registry.ts'
 import { startTransport } from './transport/start.ts'
 import type { TransportServer } from './transport/connection.ts'
 import { buildApp } from './http/app.ts'
+import { originPolicy } from './http/cors.ts'
+import { startMetricsServer } from './ops/metrics-server.ts'
 import { syncRoutes } from './http/sync-routes.ts'
 import { authRoutes } from './http/auth-routes.ts'
 import { adminRoutes } from './http/admin-routes.ts'
@@ -39,6 +41,8 @@ export interface Hub {
   port: number
   nodeId: string
   transport: TransportServer['kind']
+  /** Where /metrics is served when SYNCHUB_METRICS_PORT gives it a port of its own. */
+  metricsPort?: number
   store: SyncStore
   engine: SyncEngine
   bus: Bus
@@ -132,10 +136,14 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
   bus.onControl((message) => applyControl(message, sessions, (user) => auth.forgetUser(user)))
 
   let ready = false
+  const origins = originPolicy(config.corsOrigins)
+  const metricsOptions = { registry: metrics.registry, ...(config.metricsToken ? { token: config.metricsToken } : {}) }
+  const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer({ ...metricsOptions, host: config.host, port: config.metricsPort })
   const app = buildApp({
     log,
     isReady: () => ready,
-    metrics: metrics.registry,
+    ...(metricsServer ? {} : { metrics: metricsOptions }),
+    origins,
     onResponse: (method, status) => metrics.httpRequests.inc({ method, status }),
     routes: [
       authRoutes(auth, {
@@ -189,6 +197,7 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
       idleTimeoutSec: config.idleTimeoutSec,
       fetch: (req, info) => app.fetch(req, info),
       sockets: { open: (conn) => new Session(conn, sessionDeps) },
+      upgradeAllowed: (origin, host) => origins.upgradeAllowed(origin, host),
     },
     (msg) => log.warn(msg),
   )
@@ -243,13 +252,14 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
       await acks.stop()
       feeds.close()
       await transport.close()
+      await metricsServer?.close()
       await cluster.close()
       await bus.close()
       await commitDb.close()
       await db.close()
     })())
 
-  return { url, port: transport.port, nodeId: config.nodeId, transport: transport.kind, store, engine, bus, sessions, metrics, purge, pruneReplayAnswers: pruneAnswers, stop }
+  return { url, port: transport.port, nodeId: config.nodeId, transport: transport.kind, metricsPort: metricsServer?.port, store, engine, bus, sessions, metrics, purge, pruneReplayAnswers: pruneAnswers, stop }
 }
 
 /** Rejects with `message` when `promise` takes longer than `ms`. */
