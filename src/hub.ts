@@ -14,6 +14,7 @@ import type { Bus } from './bus/port.ts'
 import { createClusterState } from './cluster/state.ts'
 import { applyControl } from './cluster/control.ts'
 import { authServiceFromConfig } from './auth/service.ts'
+import { newPasswordProblem } from './auth/passwords.ts'
 import { SyncEngine } from './sync/engine.ts'
 import { registryWith } from './sync/collections.ts'
 import { Feeds } from './sync/feed.ts'
@@ -110,7 +111,12 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
     denylist: cluster.denylist,
     onUserDisabled: (user: string) => bus.publishControl({ type: 'user_disabled', user }),
   })
-  if (config.adminUsername && config.adminPassword) await auth.upsertAdmin(config.adminUsername, config.adminPassword)
+  if (config.adminUsername && config.adminPassword) {
+    // Refusing to start over it would lock an existing deployment out on upgrade: say it instead.
+    const weak = await newPasswordProblem(config.adminPassword, { username: config.adminUsername })
+    if (weak) log.warn(`SYNCHUB_ADMIN_PASSWORD is weak: ${weak}; choose another`)
+    await auth.upsertAdmin(config.adminUsername, config.adminPassword)
+  }
 
   const limits = { maxFrameBytes: config.maxFrameBytes, maxOpsPerPush: config.maxOpsPerPush, maxRecordBytes: config.maxRecordBytes }
   engine = new SyncEngine({
