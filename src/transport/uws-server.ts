@@ -145,9 +145,15 @@ function serveHttp(res: Uws.HttpResponse, req: Uws.HttpRequest, opts: TransportO
   // HttpRequest lives only until the first await: read everything now.
   const method = req.getCaseSensitiveMethod().toUpperCase()
   const query = req.getQuery()
-  const url = `http://${req.getHeader('host') || 'localhost'}${req.getUrl()}${query ? `?${query}` : ''}`
+  const url = requestUrl(req.getHeader('host'), `${req.getUrl()}${query ? `?${query}` : ''}`)
   const headers = new Headers()
-  req.forEach((k, v) => headers.append(k, v))
+  try {
+    req.forEach((k, v) => headers.append(k, byteString(v)))
+  } catch {
+    // Anything thrown here, before the abort handler exists, would end the process: answer instead.
+    res.writeStatus('400 Bad Request').writeHeader('content-type', 'application/json').end('{"error":{"code":"bad_frame","message":"malformed request headers"}}', true)
+    return
+  }
   const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString()
   const abort = new AbortController()
   // HTTP/1.1 framing: without Content-Length or Transfer-Encoding a request has no body (a
@@ -173,6 +179,31 @@ function serveHttp(res: Uws.HttpResponse, req: Uws.HttpRequest, opts: TransportO
     }
     await writeResponse(res, response, x)
   })()
+}
+
+/**
+ * The request's URL for the router. The Host header is the client's to write: one that makes no
+ * URL ("a b", "[::1") falls back to localhost rather than failing the request (the router only
+ * reads the path).
+ */
+function requestUrl(host: string, target: string): string {
+  for (const origin of [`http://${host || 'localhost'}`, 'http://localhost']) {
+    try {
+      return new URL(origin + target).href
+    } catch {}
+  }
+  return 'http://localhost/'
+}
+
+/**
+ * uWS hands header values over decoded as UTF-8, while a fetch Headers value must be a byte
+ * string: a header with a character above U+00FF (or bytes that are not UTF-8, which uWS turns
+ * into U+FFFD) would make Headers throw, outside any handler, and take the process down. Such a
+ * value is passed as its UTF-8 bytes, one character per byte, as node's own HTTP server does.
+ */
+function byteString(value: string): string {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 0xff) return Buffer.from(value, 'utf8').toString('latin1')
+  return value
 }
 
 /** Methods fetch's Request refuses to carry; the router still has to see them to answer 405. */

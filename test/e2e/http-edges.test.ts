@@ -80,3 +80,18 @@ t.test('an upload the client gives up on is not a server error', async (t) => {
     t.match(await alice.rest.status(), { cursor: 0 }, 'nothing stored')
   })
 })
+
+t.test('header values and Host headers a client may send do not fail the request or the node', async (t) => {
+  eachTransport(t, {}, async (t, h) => {
+    const port = h.hub.port
+    const request = (headers: string) => Buffer.from(`GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n${headers}\r\n`, 'latin1')
+    // uWebSockets.js decodes header values as UTF-8; one that is not (or a character above U+00FF)
+    // made fetch's Headers throw outside any handler, which ended the process.
+    t.match(await rawHttp(port, request('x-request-id: F\u00cdq\r\n')), { status: 200 }, 'bytes that are not UTF-8')
+    t.match(await rawHttp(port, Buffer.concat([request('').subarray(0, -2), Buffer.from('x-note: \u20ac\r\n\r\n', 'utf8')])), { status: 200 }, 'a character above U+00FF')
+    const badHost = await rawHttp(port, head('GET', '/healthz', { host: 'a b' }))
+    t.ok(badHost.status === 200 || badHost.status === 400, `a Host that makes no URL: ${badHost.status} (was 500 on uWebSockets.js)`)
+    t.match(await rawHttp(port, head('GET', '/healthz')), { status: 200 }, 'the node is still up')
+  })
+})
+
