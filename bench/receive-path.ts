@@ -10,7 +10,8 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { decodeFrame, decodeMsgpack } from '../protocol/codec.ts'
+import { isUtf8 } from 'node:buffer'
+import { decodeFrame, decodeMsgpack, useNativeUtf8Check } from '../protocol/codec.ts'
 import { parseClientFrame } from '../protocol/validate.ts'
 import { messageContent, pushFrame } from './messages.ts'
 
@@ -73,6 +74,7 @@ export async function runReceivePath(opts: { root: string; baseline?: string; fr
   const frames = opts.frames ?? 50_000
   const rounds = opts.rounds ?? 7
   const before = receiver(await load(opts.root, baseline))
+  useNativeUtf8Check(isUtf8) // as the hub does at start
   const current: Receive = (data, binary) => parseClientFrame(decodeFrame(data, binary))
   const conversation = 'c0a80101-0000-4000-8000-000000000001'
   const msgpack = (content: string) => Array.from({ length: 64 }, (_, g) => pushFrame(g, g + 1, conversation, content))

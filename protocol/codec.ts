@@ -112,10 +112,22 @@ function walk(buf: Uint8Array, fixInts: boolean, checkText = false): 'ok' | 'ext
       skip = width === 1 ? buf[pos]! : width === 2 ? view.getUint16(pos) : view.getUint32(pos)
       pos += width
     }
-    if (str && checkText && pos + skip <= buf.length && !isUtf8(buf, pos, pos + skip)) return 'text'
+    if (str && checkText && pos + skip <= buf.length && !utf8(buf, pos, pos + skip)) return 'text'
     pos += skip
   }
   return pos === buf.length ? 'ok' : 'malformed'
+}
+
+/** The UTF-8 check of str values: the portable one, or a native one for long strings (useNativeUtf8Check). */
+let utf8 = isUtf8
+
+/**
+ * Hands the codec a native UTF-8 check (node:buffer's isUtf8, many times faster on long or
+ * non-ASCII text); the portable one stays for short strings, where a subarray would cost more
+ * than the loop. protocol/ imports nothing of Node itself, so the hub passes it in.
+ */
+export function useNativeUtf8Check(check: (bytes: Uint8Array) => boolean): void {
+  utf8 = (buf, start, end) => (end - start > 64 ? check(buf.subarray(start, end)) : isUtf8(buf, start, end))
 }
 
 /**

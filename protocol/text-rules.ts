@@ -21,9 +21,13 @@ export function isWellFormed(s: string): boolean {
   return nativeWellFormed ? (s as unknown as { isWellFormed(): boolean }).isWellFormed() : !LONE.test(s)
 }
 
-/** A text field the store keeps as text: well-formed and without NUL. */
+/** A text field the store keeps as text: well-formed and without NUL (one check: ids are on the push path). */
 export function storedText<T extends z.ZodString>(schema: T): T {
-  return schema.refine((s) => !s.includes('\0'), HAS_NUL).refine(isWellFormed, LONE_SURROGATE) as T
+  return schema.check((ctx) => {
+    const s = ctx.value
+    const message = s.includes('\0') ? HAS_NUL : isWellFormed(s) ? undefined : LONE_SURROGATE
+    if (message !== undefined) ctx.issues.push({ code: 'custom', message, input: s })
+  }) as T
 }
 
 /**

@@ -1,4 +1,6 @@
+import { isUtf8 } from 'node:buffer'
 import type { Logger } from 'pino'
+import { useNativeUtf8Check } from '../protocol/codec.ts'
 import type { Config } from './ops/config.ts'
 import { createMetrics, type Metrics } from './ops/metrics.ts'
 import { drain } from './ops/drain.ts'
@@ -69,6 +71,7 @@ const AUTH_BODY_BYTES = 64 * 1024
 
 /** Builds and starts one hub node from its configuration. */
 export async function startHub(config: Config, log: Logger, opened: { db?: SqlClient } = {}): Promise<Hub> {
+  useNativeUtf8Check(isUtf8)
   const db = opened.db ?? (await openStore(config))
   const applied = await migrate(db)
   if (applied.length > 0) log.info({ applied }, 'migrations applied')
