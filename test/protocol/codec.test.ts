@@ -175,7 +175,7 @@ t.test('client text must be UTF-8: short and long strings, portable and native c
   const { parseClientFrame } = await import('../../protocol/validate.ts')
   const frameWith = (content: string, bad: number[]) => {
     const bytes = Buffer.from(encodeMsgpack({ t: 'push', ref: 3, ops: [{ op: 'put', mid: 1, collection: 'messages', id: 'm', data: { conversation_id: 'c', role: 'user', content } }] }))
-    bytes.set(bad, bytes.indexOf(content) + content.length - bad.length)
+    bytes.set(bad, bytes.indexOf(content) + Buffer.byteLength(content) - bad.length)
     return bytes
   }
   const refusal = (bytes: Uint8Array) => {
