@@ -1,7 +1,7 @@
 import t from 'tap'
 import WebSocket from 'ws'
 import { decodeFrame, encodeMsgpack } from '../../protocol/codec.ts'
-import { eachHub, messagePut, type TestHub } from '../helpers/hub.ts'
+import { eachHub, HUB_VARIANTS, messagePut, type TestHub } from '../helpers/hub.ts'
 
 /**
  * Text that is not well-formed (a lone UTF-16 surrogate through a JSON escape, a MessagePack str
@@ -169,4 +169,17 @@ t.test('imports: a line with a lone surrogate or an id with NUL is refused whole
     t.match(await importOf([header, record('nul', 'a\u0000b'), end(1)]), { status: 200, body: { imported: 1 } }, 'NUL inside data imports')
     t.strictSame((await alice.rest.pull()).items.map((i: any) => [i.id, i.data.value]), [['nul', 'a\u0000b']], 'only the valid import changed anything')
   })
+})
+
+t.test('admin: NUL in the user list cursor is invalid, not a 500', async (t) => {
+  eachHub(
+    t,
+    async (t, h) => {
+      const admin = await h.admin('root', 'tidal-orbit-marmalade')
+      const res = await fetch(`${h.url}/v1/admin/users?after=a%00b`, { headers: { authorization: `Bearer ${admin.token}` } })
+      t.match({ status: res.status, body: await res.json() }, { status: 400, body: { error: { code: 'invalid', message: /after: must not contain NUL/ } } })
+    },
+    // A query reaches the store the same way on both transports.
+    { env: { SYNCHUB_ADMIN_USERNAME: 'root', SYNCHUB_ADMIN_PASSWORD: 'tidal-orbit-marmalade' }, variants: HUB_VARIANTS.filter((v) => v.transport === 'ws') },
+  )
 })
