@@ -31,10 +31,14 @@ export interface Options {
   /** Cold start (`cold`): messages and conversations in the account a new device pulls. */
   coldMessages: number
   coldConversations: number
+  /** receive: the revision to compare with (default: the commit before the text checks). */
+  receiveBaseline?: string
 }
 
 /** Not a rate ladder: a new device pulling a long history, then export and import (bench/cold-start.ts). */
 export const COLD = 'cold'
+/** Not a rate ladder: decode + validate of one client frame against a baseline revision (bench/receive-path.ts). */
+export const RECEIVE = 'receive'
 
 /** Where reports go unless `--out` says otherwise (gitignored: results are not committed). */
 export const DEFAULT_OUT_DIR = fileURLToPath(new URL('./results', import.meta.url))
@@ -44,10 +48,13 @@ const QUICK_RATES = [1000, 5000, 10000, 20000]
 
 export const USAGE = `npm run bench -- [options]     (or: node --import tsx bench/run.ts [options])
   --quick               short steps, fewer rates (about 2 minutes)
-  --only a,b            scenarios: ${Object.keys(SCENARIOS).join(', ')}, ${COLD}
-                        (default relay,hub,hub-ws,cluster,socketio,${COLD}; quick relay,hub);
+  --only a,b            scenarios: ${Object.keys(SCENARIOS).join(', ')}, ${COLD}, ${RECEIVE}
+                        (default relay,hub,hub-ws,cluster,socketio,${COLD},${RECEIVE}; quick relay,hub);
                         cluster,socketio is the cluster comparison (2 hub nodes + Redis against Socket.IO);
-                        ${COLD} is a new device pulling a long history, then export and import
+                        ${COLD} is a new device pulling a long history, then export and import;
+                        ${RECEIVE} times decoding and validating one client frame here against
+                        the commit before the text checks (--baseline REV for another)
+  --baseline REV        ${RECEIVE}: the git revision to compare with
   --messages N          ${COLD}: messages in the account (default 100000; quick 20000)
   --conversations N     ${COLD}: conversations they are spread over (default 200)
   --users N             users, 3 sockets each (default 200)
@@ -88,14 +95,15 @@ export function parseOptions(argv: string[]): Options | 'help' {
       timeout: { type: 'string' },
       messages: { type: 'string' },
       conversations: { type: 'string' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
   if (values.help) return 'help'
   const quick = values.quick!
   const env = process.env
-  const only = list(values.only ?? env.BENCH_ONLY ?? (quick ? 'relay,hub' : `relay,hub,hub-ws,cluster,socketio,${COLD}`))
-  const known = [...Object.keys(SCENARIOS), COLD]
+  const only = list(values.only ?? env.BENCH_ONLY ?? (quick ? 'relay,hub' : `relay,hub,hub-ws,cluster,socketio,${COLD},${RECEIVE}`))
+  const known = [...Object.keys(SCENARIOS), COLD, RECEIVE]
   for (const name of only) if (!known.includes(name)) throw new Error(`unknown scenario ${name}; known: ${known.join(', ')}`)
   const ratesRaw = values.rates ?? env.BENCH_RATES
   const rates = ratesRaw ? list(ratesRaw).map(Number) : quick ? QUICK_RATES : FULL_RATES
@@ -121,6 +129,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     timeoutSec: num(values.timeout, quick ? 240 : 900, 10, 7200, 'timeout'),
     coldMessages: int(values.messages, quick ? 20_000 : 100_000, 100, 10_000_000, 'messages'),
     coldConversations: int(values.conversations, 200, 1, 100_000, 'conversations'),
+    ...(values.baseline ? { receiveBaseline: values.baseline } : {}),
   }
 }
 

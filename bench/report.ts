@@ -5,6 +5,7 @@ import type { ScenarioResult, StepRow } from './ladder.ts'
 import type { Options } from './options.ts'
 import type { ColdStartResult } from './cold-start.ts'
 import { coldMarkdown, coldTargets } from './cold-report.ts'
+import { receivePathMarkdown, type ReceivePathResult } from './receive-path.ts'
 import { coresNeeded, cpuPerPush } from './cpu-budget.ts'
 
 export interface RunMeta {
@@ -36,6 +37,8 @@ export interface Report {
   scenarios: ScenarioResult[]
   /** The cold start, when it ran. */
   cold?: ColdStartResult
+  /** The receive path against a baseline revision, when it ran. */
+  receive?: ReceivePathResult
   summary: Summary
 }
 
@@ -143,6 +146,7 @@ export function markdown(report: Report): string {
   }
   if (summary.cluster) out.push('', ...comparisonMarkdown(summary.cluster))
   if (report.cold) out.push('', ...coldMarkdown(report.cold))
+  if (report.receive) out.push('', ...receivePathMarkdown(report.receive))
   if (summary.targets.length) {
     out.push('', '## Targets', '', '| scenario | target | measured | met |', '|---|---|---|---|')
     for (const t of summary.targets) out.push(`| ${t.scenario} | ${t.target} | ${cell(t.measured)} | ${t.met === null ? 'not measured' : t.met ? 'yes' : 'NO'} |`)

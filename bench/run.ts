@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { cleanupAndExit, startWatchdog } from './cleanup.ts'
 import { runLadder, type ScenarioResult } from './ladder.ts'
-import { COLD, parseOptions, USAGE } from './options.ts'
+import { COLD, parseOptions, RECEIVE, USAGE } from './options.ts'
+import { runReceivePath, type ReceivePathResult } from './receive-path.ts'
 import { runColdStart, type ColdStartResult } from './cold-start.ts'
 import { markdown, summarize, writeReport, type Report } from './report.ts'
 import { SCENARIOS } from './scenarios/index.ts'
@@ -30,8 +31,10 @@ async function main(): Promise<void> {
 
   const scenarios: ScenarioResult[] = []
   let cold: ColdStartResult | undefined
+  let receive: ReceivePathResult | undefined
   for (const name of opts.only) {
-    if (name === COLD) cold = await runColdStart({ root, messages: opts.coldMessages, conversations: opts.coldConversations, log: console.log })
+    if (name === RECEIVE) receive = await runReceivePath({ root, ...(opts.receiveBaseline ? { baseline: opts.receiveBaseline } : {}), log: console.log })
+    else if (name === COLD) cold = await runColdStart({ root, messages: opts.coldMessages, conversations: opts.coldConversations, log: console.log })
     else scenarios.push(await runLadder(SCENARIOS[name]!, opts, root))
   }
 
@@ -50,6 +53,7 @@ async function main(): Promise<void> {
     },
     scenarios,
     ...(cold ? { cold } : {}),
+    ...(receive ? { receive } : {}),
     summary: summarize(scenarios, opts, cold, cpus().length),
   }
   const files = writeReport(outDir, name, report)

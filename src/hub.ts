@@ -1,4 +1,6 @@
+import { isUtf8 } from 'node:buffer'
 import type { Logger } from 'pino'
+import { useNativeUtf8Check } from '../protocol/codec.ts'
 import type { Config } from './ops/config.ts'
 import { createMetrics, type Metrics } from './ops/metrics.ts'
 import { drain } from './ops/drain.ts'
@@ -14,6 +16,7 @@ import type { Bus } from './bus/port.ts'
 import { createClusterState } from './cluster/state.ts'
 import { applyControl } from './cluster/control.ts'
 import { authServiceFromConfig } from './auth/service.ts'
+import { newPasswordProblem } from './auth/passwords.ts'
 import { SyncEngine } from './sync/engine.ts'
 import { registryWith } from './sync/collections.ts'
 import { Feeds } from './sync/feed.ts'
@@ -27,6 +30,8 @@ import { SessionRegistry } from './transport/session-registry.ts'
 import { startTransport } from './transport/start.ts'
 import type { TransportServer } from './transport/connection.ts'
 import { buildApp } from './http/app.ts'
+import { originPolicy } from './http/cors.ts'
+import { startMetricsServer } from './ops/metrics-server.ts'
 import { syncRoutes } from './http/sync-routes.ts'
 import { authRoutes } from './http/auth-routes.ts'
 import { adminRoutes } from './http/admin-routes.ts'
@@ -39,6 +44,8 @@ export interface Hub {
   port: number
   nodeId: string
   transport: TransportServer['kind']
+  /** Where /metrics is served when SYNCHUB_METRICS_PORT gives it a port of its own. */
+  metricsPort?: number
   store: SyncStore
   engine: SyncEngine
   bus: Bus
@@ -64,6 +71,7 @@ const AUTH_BODY_BYTES = 64 * 1024
 
 /** Builds and starts one hub node from its configuration. */
 export async function startHub(config: Config, log: Logger, opened: { db?: SqlClient } = {}): Promise<Hub> {
+  useNativeUtf8Check(isUtf8)
   const db = opened.db ?? (await openStore(config))
   const applied = await migrate(db)
   if (applied.length > 0) log.info({ applied }, 'migrations applied')
@@ -106,7 +114,12 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
     denylist: cluster.denylist,
     onUserDisabled: (user: string) => bus.publishControl({ type: 'user_disabled', user }),
   })
-  if (config.adminUsername && config.adminPassword) await auth.upsertAdmin(config.adminUsername, config.adminPassword)
+  if (config.adminUsername && config.adminPassword) {
+    // Refusing to start over it would lock an existing deployment out on upgrade: say it instead.
+    const weak = await newPasswordProblem(config.adminPassword, { username: config.adminUsername })
+    if (weak) log.warn(`SYNCHUB_ADMIN_PASSWORD is weak: ${weak}; choose another`)
+    await auth.upsertAdmin(config.adminUsername, config.adminPassword)
+  }
 
   const limits = { maxFrameBytes: config.maxFrameBytes, maxOpsPerPush: config.maxOpsPerPush, maxRecordBytes: config.maxRecordBytes }
   engine = new SyncEngine({
@@ -132,10 +145,14 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
   bus.onControl((message) => applyControl(message, sessions, (user) => auth.forgetUser(user)))
 
   let ready = false
+  const origins = originPolicy(config.corsOrigins)
+  const metricsOptions = { registry: metrics.registry, ...(config.metricsToken ? { token: config.metricsToken } : {}) }
+  const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer({ ...metricsOptions, host: config.host, port: config.metricsPort })
   const app = buildApp({
     log,
     isReady: () => ready,
-    metrics: metrics.registry,
+    ...(metricsServer ? {} : { metrics: metricsOptions }),
+    origins,
     onResponse: (method, status) => metrics.httpRequests.inc({ method, status }),
     routes: [
       authRoutes(auth, {
@@ -189,6 +206,7 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
       idleTimeoutSec: config.idleTimeoutSec,
       fetch: (req, info) => app.fetch(req, info),
       sockets: { open: (conn) => new Session(conn, sessionDeps) },
+      upgradeAllowed: (origin, host) => origins.upgradeAllowed(origin, host),
     },
     (msg) => log.warn(msg),
   )
@@ -243,13 +261,14 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
       await acks.stop()
       feeds.close()
       await transport.close()
+      await metricsServer?.close()
       await cluster.close()
       await bus.close()
       await commitDb.close()
       await db.close()
     })())
 
-  return { url, port: transport.port, nodeId: config.nodeId, transport: transport.kind, store, engine, bus, sessions, metrics, purge, pruneReplayAnswers: pruneAnswers, stop }
+  return { url, port: transport.port, nodeId: config.nodeId, transport: transport.kind, metricsPort: metricsServer?.port, store, engine, bus, sessions, metrics, purge, pruneReplayAnswers: pruneAnswers, stop }
 }
 
 /** Rejects with `message` when `promise` takes longer than `ms`. */

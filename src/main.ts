@@ -6,6 +6,7 @@ import { migrate } from './store/migrate.ts'
 import { purgeExpired } from './sync/purge.ts'
 import { startHub } from './hub.ts'
 import { authServiceFromConfig } from './auth/service.ts'
+import { newPasswordProblem } from './auth/passwords.ts'
 import { KeyBox, KeyBoxError } from './crypto/key-box.ts'
 import { CollectionRegistry } from './sync/collections.ts'
 import { rotateKeys } from './ops/rotate-keys.ts'
@@ -129,6 +130,11 @@ async function createAdmin(config: Config, username: string | undefined): Promis
   const password = config.adminPassword ?? (await firstLine())
   if (!password || password.length < 8) {
     console.error('the password (SYNCHUB_ADMIN_PASSWORD or standard input) must be at least 8 characters')
+    return 2
+  }
+  const weak = await newPasswordProblem(password, { username })
+  if (weak) {
+    console.error(`the password is too easy to guess: ${weak}; choose another`)
     return 2
   }
   const db = await openStore(config)

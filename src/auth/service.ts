@@ -5,7 +5,7 @@ import { parseOrThrow } from '../../protocol/validate.ts'
 import type { SqlClient } from '../store/sql-client.ts'
 import { createMemoryDenylist, type TokenDenylist } from './denylist.ts'
 import { claimInvite, createInvite, listInvites, markInviteUsed, type AdminInvite, type Invite } from './invites.ts'
-import { DEFAULT_SCRYPT, hashPassword, needsRehash, verifyPassword, type ScryptParams } from './passwords.ts'
+import { checkNewPassword, DEFAULT_SCRYPT, hashPassword, needsRehash, verifyPassword, type ScryptParams } from './passwords.ts'
 import type { AccessVerifier, Principal } from './principal.ts'
 import { RefreshTokens } from './refresh-tokens.ts'
 import type { Role } from './roles.ts'
@@ -102,6 +102,7 @@ export function createAuthService(opts: AuthServiceOptions): AuthService {
       const body = parseOrThrow(RegisterBody, input, 'body')
       if (opts.registration === 'closed') throw new HubError('forbidden', 'registration is closed')
       if (opts.registration !== 'open' && body.invite === undefined) throw new HubError('forbidden', 'registration requires an invite')
+      await checkNewPassword(body.password, { username: body.username })
       const passwordHash = await hashPassword(body.password, passwordParams)
       const user = await db.transaction(async (tx) => {
         const t = now()

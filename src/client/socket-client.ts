@@ -38,7 +38,7 @@ export class SyncClient extends EventEmitter {
     this.timeoutMs = opts.timeoutMs ?? 10_000
     this.ws = new WebSocket(url, { perMessageDeflate: false })
     this.ws.binaryType = 'nodebuffer'
-    this.ws.on('message', (data: Buffer, isBinary: boolean) => this.onFrame(decodeFrame(isBinary ? data : data.toString('utf8'), isBinary) as HubFrame))
+    this.ws.on('message', (data: Buffer, isBinary: boolean) => this.onFrame(decodeFrame(isBinary ? data : data.toString('utf8'), isBinary, false) as HubFrame))
     this.closedPromise = new Promise((resolve) =>
       this.ws.on('close', (code, reason) => {
         this.closeCode = code

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { Id } from '../../protocol/records.ts'
 
 /**
  * The collection registry: which scope key each collection belongs to and how it may change.
@@ -36,7 +37,7 @@ export const BUILT_IN_COLLECTIONS: readonly CollectionRule[] = [
     parentField: 'conversation_id',
     parentCollection: 'conversations',
     schema: loose({
-      conversation_id: z.string().min(1).max(200),
+      conversation_id: Id,
       role: z.enum(['user', 'assistant', 'system', 'tool']),
       content: z.string(),
       status: z.enum(['sending', 'sent', 'failed', 'delivered']).optional(),

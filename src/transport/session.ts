@@ -98,7 +98,7 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
       // and lets the client match the refusal to its request.
       let ref: number | undefined
       try {
-        ref = refOf(decodeFrame(data, isBinary))
+        ref = refOf(decodeFrame(data, isBinary, false))
       } catch {}
       return this.refuse(new HubError('too_large', `frame is ${data.byteLength} bytes, over the ${this.deps.limits.maxFrameBytes} limit`), ref)
     }

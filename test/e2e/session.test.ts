@@ -38,7 +38,7 @@ t.test('disabling a user closes its live sockets and refuses it everywhere', asy
   eachHub(
     t,
     async (t, h) => {
-      const admin = await h.admin('root', 'root-password-123')
+      const admin = await h.admin('root', 'tidal-orbit-marmalade')
       const alice = await h.newUser()
       const c = await alice.connect('phone')
       const bye: any[] = []
@@ -49,7 +49,7 @@ t.test('disabling a user closes its live sockets and refuses it everywhere', asy
       await t.rejects(alice.rest.pull(), { status: 403 } as unknown as Error, 'REST refuses the disabled user')
       await t.rejects(alice.connect('pc'), { code: 'forbidden' }, 'sockets refuse the disabled user')
     },
-    { env: { SYNCHUB_ADMIN_USERNAME: 'root', SYNCHUB_ADMIN_PASSWORD: 'root-password-123' } },
+    { env: { SYNCHUB_ADMIN_USERNAME: 'root', SYNCHUB_ADMIN_PASSWORD: 'tidal-orbit-marmalade' } },
   )
 })
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { Logger } from 'pino'
 import type { Test } from 'tap'
 import { startHub, type Hub } from '../../src/hub.ts'
 import { loadConfig } from '../../src/ops/config.ts'
@@ -61,7 +62,7 @@ function pgliteTemplate(): Promise<Blob> {
 
 export const TEST_SECRET = 'test-secret-0123456789-abcdefghijklmnop'
 
-export async function startTestHub(variant: HubVariant, env: Record<string, string> = {}): Promise<TestHub> {
+export async function startTestHub(variant: HubVariant, env: Record<string, string> = {}, log?: Logger): Promise<TestHub> {
   // A DATABASE_URL in env joins an existing database (several nodes of one cluster).
   const pgSchema = variant.store === 'postgres' && !env.DATABASE_URL ? await freshPostgresSchema() : undefined
   const config = loadConfig({
@@ -77,7 +78,7 @@ export async function startTestHub(variant: HubVariant, env: Record<string, stri
     ...env,
   })
   const db = variant.store === 'pglite' ? await createPgliteClient(undefined, { template: await pgliteTemplate() }) : undefined
-  const hub = await startHub(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), { db })
+  const hub = await startHub(config, log ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), { db })
   const wsUrl = hub.url.replace(/^http/, 'ws') + '/v1/ws'
   const clients = new Set<SyncClient>()
   let n = 0
