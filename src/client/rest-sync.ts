@@ -44,6 +44,7 @@ export class RestSync {
   private active = false
   private abort: AbortController | undefined
   private pushing = false
+  private kickedMeanwhile = false
   private readonly pullBackoff: Backoff
   private readonly pushBackoff: Backoff
 
@@ -74,11 +75,14 @@ export class RestSync {
 
   /** Something may be sendable: push it. */
   kick(): void {
-    if (!this.active || this.pushing) return
+    if (!this.active) return
+    if (this.pushing) return void (this.kickedMeanwhile = true)
     this.pushing = true
+    this.kickedMeanwhile = false
     void this.pushLoop(this.gen).finally(() => {
       this.pushing = false
-      if (this.active && this.deps.outbox.size > 0 && !this.deps.outbox.busy) this.kick()
+      // Ops given back or enqueued while the loop was ending: one more round for them.
+      if (this.kickedMeanwhile) this.kick()
     })
   }
 

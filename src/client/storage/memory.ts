@@ -12,6 +12,11 @@ export class MemoryStorage implements StorageAdapter {
   writes = 0
 
   async load(): Promise<Snapshot> {
+    return this.current()
+  }
+
+  /** A copy of the state as written so far (tests and devtools read it without waiting). */
+  current(): Snapshot {
     return structuredClone({
       meta: this.meta,
       outbox: [...this.outbox.values()].sort((a, b) => a.mid - b.mid),
