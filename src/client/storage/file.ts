@@ -28,6 +28,7 @@ export class FileStorage implements StorageAdapter {
   private journal: FileHandle | undefined
   private journalBytes = 0
   private locked = false
+  private tail: Promise<void> = Promise.resolve()
   private readonly compactBytes: number
 
   constructor(
@@ -73,7 +74,14 @@ export class FileStorage implements StorageAdapter {
     })
   }
 
-  async write(batch: WriteBatch): Promise<void> {
+  write(batch: WriteBatch): Promise<void> {
+    // One append at a time, in call order (a journal line is one batch).
+    const done = this.tail.then(() => this.append(batch))
+    this.tail = done.catch(() => {})
+    return done
+  }
+
+  private async append(batch: WriteBatch): Promise<void> {
     if (!this.journal) throw new Error('FileStorage: load() first (or it was closed)')
     const json = JSON.stringify(batch)
     const line = `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`
@@ -86,6 +94,7 @@ export class FileStorage implements StorageAdapter {
   }
 
   async close(): Promise<void> {
+    await this.tail
     await this.journal?.close()
     this.journal = undefined
     if (this.locked) {
