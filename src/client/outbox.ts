@@ -73,9 +73,11 @@ export class Outbox {
   /**
    * Validates `input`, gives it the next mid and persists it. Resolves with the hub's Result once
    * the op is committed; rejects at once (no mid used) when the op is malformed or too large for
-   * a frame, and later only when the hub refused it.
+   * a frame, and later only when the hub refused it. `appState` (the app's slots, whole) is
+   * written in the same atomic write as the op, so a count of what was enqueued never disagrees
+   * with the outbox after a crash.
    */
-  enqueue(input: OpInput): { mid: number; result: Promise<Result> } {
+  enqueue(input: OpInput, appState?: Record<string, unknown>): { mid: number; result: Promise<Result> } {
     const candidate = { ...input, mid: this.nextMid }
     const parsed = Op.safeParse(candidate)
     if (!parsed.success) throw new HubError('invalid', `op: ${describeIssue(parsed.error)}`)
@@ -90,7 +92,7 @@ export class Outbox {
     this.sizes.set(mid, bytes)
     const result = new Promise<Result>((resolve, reject) => this.waiters.set(mid, { resolve, reject }))
     // Persisted before it may be sent: a crash after the send cannot lose the op or its mid.
-    this.writer.write({ meta: { nextMid: this.nextMid }, putOps: [entry] }).then(
+    this.writer.write({ meta: { nextMid: this.nextMid, ...(appState ? { app: appState } : {}) }, putOps: [entry] }).then(
       () => {
         this.durable.add(mid)
         this.onSendable()

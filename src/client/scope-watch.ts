@@ -1,4 +1,5 @@
 import { builtInCollectionsOf } from '../../protocol/collections.ts'
+import { HubError } from '../../protocol/errors.ts'
 import type { HubApi } from './hub-api.ts'
 import type { Inbox } from './inbox.ts'
 import type { TokenReason } from './tokens.ts'
@@ -55,7 +56,7 @@ export class ScopeWatch {
     const removed = this.collectionsOf(removedKeys).names
     const added = this.collectionsOf(addedKeys)
     if (added.unknown.length > 0) {
-      this.deps.failed(new Error(`scope keys ${added.unknown.join(', ')} were added, whose collections this client does not know: give them in collectionScopes to backfill them`))
+      this.deps.failed(new HubError('invalid', `scope keys ${added.unknown.join(', ')} were added, whose collections this client does not know: give them in collectionScopes to backfill them`))
     }
     inbox.acceptScope({ t: 'scope', scope, added: added.names, removed })
     if (added.names.length === 0) return inbox.acceptBackfill({ collections: [], items: [] }, 'rest', scope)

@@ -186,11 +186,18 @@ export class SyncClient {
     return this.outboxPart.enqueue(op).result
   }
 
-  /** Like push(), also telling the op's mid once it is assigned (before it is sent). */
-  async enqueue(op: OpInput): Promise<{ mid: number; result: Promise<Result> }> {
+  /**
+   * Like push(), also telling the op's mid once it is assigned (before it is sent). `appState`
+   * merges into the app's slots (see saveAppState) in the same atomic write as the op.
+   */
+  async enqueue(op: OpInput, opts: { appState?: Record<string, unknown> } = {}): Promise<{ mid: number; result: Promise<Result> }> {
     await this.start()
     if (this.state === 'stopped') throw new HubError('unavailable', 'the client is stopped')
-    return this.outboxPart.enqueue(op)
+    if (!opts.appState) return this.outboxPart.enqueue(op)
+    const app = { ...this.meta.app, ...opts.appState }
+    const queued = this.outboxPart.enqueue(op, app)
+    this.meta.app = app
+    return queued
   }
 
   get status(): Status {
@@ -320,7 +327,9 @@ export class SyncClient {
       known: () => this.meta.scope,
       collections: this.opts.collections,
       collectionScopes: this.opts.collectionScopes,
-      failed: (err) => this.events.emit('error', { code: 'invalid', message: (err as Error).message, fatal: false, cause: err }),
+      failed: (err) => {
+        if (err instanceof HubError) this.events.emit('error', { code: err.code, message: `scope check: ${err.message}`, fatal: false, cause: err })
+      },
     })
     this.restSync = new RestSync({
       api: this.api,
@@ -402,7 +411,8 @@ export class SyncClient {
       (err) => {
         if (this.state === 'stopped') return
         if (err instanceof FatalAuthError) return this.fail(err.code, err.message)
-        this.events.emit('error', { code: err instanceof HubError ? err.code : 'unavailable', message: `no token: ${(err as Error).message}`, fatal: false, cause: err })
+        // Unreachable is what the status says; a hub's refusal is worth an error event.
+        if (err instanceof HubError) this.events.emit('error', { code: err.code, message: `no token: ${err.message}`, fatal: false, cause: err })
         this.afterFailure({ action: 'reconnect', freshToken: fresh, failure: true, rotate: true })
       },
     )
@@ -617,7 +627,7 @@ export class SyncClient {
         this.meta.midsConfirmed = true
         return true
       } catch (err) {
-        this.events.emit('error', { code: err instanceof HubError ? err.code : 'unavailable', message: `could not read this device's last mid: ${(err as Error).message}`, fatal: false, cause: err })
+        if (err instanceof HubError) this.events.emit('error', { code: err.code, message: `could not read this device's last mid: ${err.message}`, fatal: false, cause: err })
         this.timers.mids.set(this.pushRetry.next(), () => {
           this.midsConfirm = undefined
           this.kick()
@@ -642,7 +652,7 @@ export class SyncClient {
         },
         (err) => {
           if (err instanceof FatalAuthError) return this.fail(err.code, err.message)
-          this.events.emit('error', { code: err instanceof HubError ? err.code : 'unavailable', message: `token refresh failed: ${(err as Error).message}`, fatal: false, cause: err })
+          if (err instanceof HubError) this.events.emit('error', { code: err.code, message: `token refresh failed: ${err.message}`, fatal: false, cause: err })
           this.timers.refresh.set(this.pushRetry.next(), () => this.scheduleRefresh())
         },
       )
