@@ -32,7 +32,10 @@ function newestSource() {
 async function build() {
   const started = Date.now()
   rmSync(DIST, { recursive: true, force: true })
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit', cwd: ROOT })
+  // TypeScript 7's compiler is a native binary: run it as itself, not through its node launcher,
+  // so a test runner's hooks on spawned node processes (tap's, tsx) never reach it.
+  const { default: compilerPath } = await import(new URL('../node_modules/typescript/lib/getExePath.js', import.meta.url).href)
+  execFileSync(compilerPath(), ['-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit', cwd: ROOT })
   // src/store/migrate.ts finds them two levels above itself: dist/src/store → dist/migrations.
   cpSync(join(ROOT, 'migrations'), join(DIST, 'migrations'), { recursive: true })
   const { build: bundle } = await import('esbuild')

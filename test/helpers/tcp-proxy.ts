@@ -31,6 +31,8 @@ interface Pair {
 export async function startTcpProxy(target: { host?: string; port: number }, port = 0): Promise<TcpProxy> {
   const host = target.host ?? '127.0.0.1'
   const pairs = new Set<Pair>()
+  /** Every accepted connection, paired or not yet (down() must close them all, or close() waits). */
+  const accepted = new Set<Socket>()
   const stats = { cuts: 0, refusedUpgrades: 0, connections: 0 }
   let server: Server | undefined
   let boundPort = port
@@ -43,6 +45,8 @@ export async function startTcpProxy(target: { host?: string; port: number }, por
 
   const onConnection = (client: Socket) => {
     stats.connections++
+    accepted.add(client)
+    client.once('close', () => accepted.delete(client))
     client.setNoDelay(true)
     client.once('data', (first: Buffer) => {
       const head = first.toString('latin1', 0, Math.min(first.length, 4096))
@@ -111,6 +115,7 @@ export async function startTcpProxy(target: { host?: string; port: number }, por
       const s = server
       server = undefined
       for (const p of [...pairs]) drop(p)
+      for (const sock of [...accepted]) sock.destroy()
       if (s) await new Promise<void>((r) => s.close(() => r()))
     },
     async up() {
