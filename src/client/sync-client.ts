@@ -105,6 +105,8 @@ export interface ClientEvents extends Record<string, unknown> {
   connection: ConnectionEvent
   /** Ops handed to a transport (their mids). */
   sent: { mids: number[]; via: Via }
+  /** Every hub frame as the socket received it, before the client acts on it (devtools, tests of the hub). */
+  frame: { frame: HubFrame; url: string; node: string | undefined }
 }
 
 const WS_PATH = '/v1/ws'
@@ -457,6 +459,7 @@ export class SyncClient {
 
   private onFrame(s: SocketSession, f: HubFrame): void {
     if (s !== this.session) return
+    if (this.events.listenerCount('frame') > 0) this.events.emit('frame', { frame: f, url: s.url, node: s.node })
     switch (f.t) {
       case 'changes':
         if (this.inboxPart.acceptChanges(f, 'socket') === 'gap') this.subscribe()
