@@ -32,16 +32,20 @@ export interface Options {
 
 /** Not a rate ladder: a new device pulling a long history, then export and import (bench/cold-start.ts). */
 export const COLD = 'cold'
+/** Not a rate ladder: the client SDK with its socket blocked and its outbox queued offline (bench/sdk-resilience.ts). */
+export const SDK_FALLBACK = 'sdk-fallback'
 
 const FULL_RATES = [1000, 2500, 5000, 7500, 10000, 12500, 15000, 17500, 20000, 25000, 30000]
 const QUICK_RATES = [1000, 5000, 10000, 20000]
 
 export const USAGE = `npm run bench -- [options]     (or: node --import tsx bench/run.ts [options])
   --quick               short steps, fewer rates (about 2 minutes)
-  --only a,b            scenarios: ${Object.keys(SCENARIOS).join(', ')}, ${COLD}
+  --only a,b            scenarios: ${Object.keys(SCENARIOS).join(', ')}, ${COLD}, ${SDK_FALLBACK}
                         (default relay,hub,hub-ws,cluster,socketio,${COLD}; quick relay,hub);
                         cluster,socketio is the cluster comparison (2 hub nodes + Redis against Socket.IO);
-                        ${COLD} is a new device pulling a long history, then export and import
+                        ${COLD} is a new device pulling a long history, then export and import;
+                        sdk is the hub's ladder through the client SDK (with hub: its overhead);
+                        ${SDK_FALLBACK}: the SDK's REST fallback and offline queue
   --messages N          ${COLD}: messages in the account (default 100000; quick 20000)
   --conversations N     ${COLD}: conversations they are spread over (default 200)
   --users N             users, 3 sockets each (default 200)
@@ -86,7 +90,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
   const quick = values.quick!
   const env = process.env
   const only = list(values.only ?? env.BENCH_ONLY ?? (quick ? 'relay,hub' : `relay,hub,hub-ws,cluster,socketio,${COLD}`))
-  const known = [...Object.keys(SCENARIOS), COLD]
+  const known = [...Object.keys(SCENARIOS), COLD, SDK_FALLBACK]
   for (const name of only) if (!known.includes(name)) throw new Error(`unknown scenario ${name}; known: ${known.join(', ')}`)
   const ratesRaw = values.rates ?? env.BENCH_RATES
   const rates = ratesRaw ? list(ratesRaw).map(Number) : quick ? QUICK_RATES : FULL_RATES

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { cleanupAndExit, startWatchdog } from './cleanup.ts'
 import { runLadder, type ScenarioResult } from './ladder.ts'
-import { COLD, parseOptions, USAGE } from './options.ts'
+import { COLD, parseOptions, SDK_FALLBACK, USAGE } from './options.ts'
+import { runSdkResilience, type SdkResilienceResult } from './sdk-resilience.ts'
 import { runColdStart, type ColdStartResult } from './cold-start.ts'
 import { markdown, summarize, writeReport, type Report } from './report.ts'
 import { SCENARIOS } from './scenarios/index.ts'
@@ -29,8 +30,10 @@ async function main(): Promise<void> {
 
   const scenarios: ScenarioResult[] = []
   let cold: ColdStartResult | undefined
+  let sdkFallback: SdkResilienceResult | undefined
   for (const name of opts.only) {
     if (name === COLD) cold = await runColdStart({ root, messages: opts.coldMessages, conversations: opts.coldConversations, log: console.log })
+    else if (name === SDK_FALLBACK) sdkFallback = await runSdkResilience({ root, rounds: opts.quick ? 3 : 5, offlineOps: 10_000, log: console.log })
     else scenarios.push(await runLadder(SCENARIOS[name]!, opts, root))
   }
 
@@ -49,7 +52,8 @@ async function main(): Promise<void> {
     },
     scenarios,
     ...(cold ? { cold } : {}),
-    summary: summarize(scenarios, opts, cold, cpus().length),
+    ...(sdkFallback ? { sdkFallback } : {}),
+    summary: summarize(scenarios, opts, cold, cpus().length, sdkFallback),
   }
   const files = writeReport(join(root, outDir), name, report)
   console.log('\n' + markdown(report))

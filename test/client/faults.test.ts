@@ -11,7 +11,7 @@ import t, { type Test } from 'tap'
 import type { Change } from '../../protocol/records.ts'
 import { MemoryStorage, SyncClient, type Clock, type Status, type SyncClientOptions } from '../../src/client/node.ts'
 import { startProcCluster, waitUntil, type ProcCluster, type ProcUser } from '../helpers/processes.ts'
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts'
+import { startTcpProxy, type TcpProxy } from '../../scripts/tcp-proxy.ts'
 
 const PASSWORD = 'correct horse battery'
 

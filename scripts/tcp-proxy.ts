@@ -1,7 +1,8 @@
 /**
- * A TCP proxy between the tests' clients and a hub, for fault injection over real sockets: it
- * can cut every connection in the middle of a frame, refuse WebSocket upgrades while passing
- * plain HTTP (as a proxy or firewall that does not speak WebSocket), and go down entirely.
+ * A TCP proxy between clients and a hub, for fault injection over real sockets (the SDK's tests
+ * and its benchmark): it can cut every connection in the middle of a frame, refuse WebSocket
+ * upgrades while passing plain HTTP (as a proxy or firewall that does not speak WebSocket), and
+ * go down entirely.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net'
 
