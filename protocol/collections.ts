@@ -38,17 +38,20 @@ export const ProviderData = z.looseObject({
 })
 export const ProviderKeyData = z.looseObject({ provider: z.string().min(1), key: z.string() })
 
+/** A collection's rules (the hub's registry holds these for built-in and declared collections). */
 export interface BuiltInCollection {
   name: string
   scope: string
   kind: CollectionKind
+  /** Minimum shape of `data`; unknown fields are kept. */
   schema: z.ZodType<Record<string, unknown>>
   /** append_only: the only fields a later put may change. */
   statusFields?: readonly string[]
-  /** The data field naming the parent record, and the parent's collection. */
+  /** The data field that names the parent record (messages → their conversation). */
   parentField?: string
+  /** The collection of that parent: deleting, restoring or clearing it takes these records along. */
   parentCollection?: string
-  /** Data fields the hub encrypts at rest. */
+  /** Data fields encrypted at rest: stored sealed, delivered only to the owner's devices. */
   secretFields?: readonly string[]
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { BUILT_IN_COLLECTION_SPECS, type CollectionKind } from '../../protocol/collections.ts'
+import { BUILT_IN_COLLECTION_SPECS, type BuiltInCollection, type CollectionKind } from '../../protocol/collections.ts'
 
 /**
  * The collection registry: which scope key each collection belongs to and how it may change.
@@ -8,21 +8,8 @@ import { BUILT_IN_COLLECTION_SPECS, type CollectionKind } from '../../protocol/c
  */
 export type { CollectionKind }
 
-export interface CollectionRule {
-  name: string
-  scope: string
-  kind: CollectionKind
-  /** Minimum shape of `data`; unknown fields are kept. */
-  schema: z.ZodType<Record<string, unknown>>
-  /** append_only: the only fields a later put may change. */
-  statusFields?: readonly string[]
-  /** The data field that names the parent record (messages → their conversation). */
-  parentField?: string
-  /** The collection of that parent: deleting, restoring or clearing it takes these records along. */
-  parentCollection?: string
-  /** Data fields encrypted at rest (record-codec): stored sealed, delivered only to the owner's devices. */
-  secretFields?: readonly string[]
-}
+/** A collection's rules: the protocol's shape (protocol/collections.ts), for built-in and declared ones alike. */
+export type CollectionRule = BuiltInCollection
 
 const loose = <T extends z.ZodRawShape>(shape: T) => z.looseObject(shape) as unknown as z.ZodType<Record<string, unknown>>
 

@@ -1,4 +1,4 @@
-import { mergeBatches, type StorageAdapter, type WriteBatch } from './port.ts'
+import { BatchBuilder, type StorageAdapter, type WriteBatch } from './port.ts'
 
 /**
  * Serializes writes to the storage and merges those that queue behind one in flight into a
@@ -6,15 +6,15 @@ import { mergeBatches, type StorageAdapter, type WriteBatch } from './port.ts'
  * Each caller's promise settles when the write holding its batch is durable.
  */
 export class StateWriter {
-  private pending: { batch: WriteBatch; waiters: Array<{ resolve(): void; reject(e: unknown): void }> } | undefined
+  private pending: { batch: BatchBuilder; waiters: Array<{ resolve(): void; reject(e: unknown): void }> } | undefined
   private running: Promise<void> | undefined
 
   constructor(private readonly storage: StorageAdapter) {}
 
   write(batch: WriteBatch): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (this.pending) this.pending.batch = mergeBatches(this.pending.batch, batch)
-      else this.pending = { batch, waiters: [] }
+      this.pending ??= { batch: new BatchBuilder(), waiters: [] }
+      this.pending.batch.add(batch)
       this.pending.waiters.push({ resolve, reject })
       if (!this.running) this.running = this.drain()
     })
@@ -32,7 +32,7 @@ export class StateWriter {
       const { batch, waiters } = this.pending
       this.pending = undefined
       try {
-        await this.storage.write(batch)
+        await this.storage.write(batch.build())
         for (const w of waiters) w.resolve()
       } catch (err) {
         for (const w of waiters) w.reject(err)
