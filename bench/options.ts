@@ -42,18 +42,22 @@ export const RECEIVE = 'receive'
 
 /** Where reports go unless `--out` says otherwise (gitignored: results are not committed). */
 export const DEFAULT_OUT_DIR = fileURLToPath(new URL('./results', import.meta.url))
+/** Not a rate ladder: the client SDK with its socket blocked and its outbox queued offline (bench/sdk-resilience.ts). */
+export const SDK_FALLBACK = 'sdk-fallback'
 
 const FULL_RATES = [1000, 2500, 5000, 7500, 10000, 12500, 15000, 17500, 20000, 25000, 30000]
 const QUICK_RATES = [1000, 5000, 10000, 20000]
 
 export const USAGE = `npm run bench -- [options]     (or: node --import tsx bench/run.ts [options])
   --quick               short steps, fewer rates (about 2 minutes)
-  --only a,b            scenarios: ${Object.keys(SCENARIOS).join(', ')}, ${COLD}, ${RECEIVE}
-                        (default relay,hub,hub-ws,cluster,socketio,${COLD},${RECEIVE}; quick relay,hub);
+  --only a,b            scenarios: ${Object.keys(SCENARIOS).join(', ')}, ${COLD}, ${RECEIVE}, ${SDK_FALLBACK}
+                        (default relay,hub,hub-ws,sdk,cluster,socketio,${COLD},${RECEIVE},${SDK_FALLBACK}; quick relay,hub);
                         cluster,socketio is the cluster comparison (2 hub nodes + Redis against Socket.IO);
                         ${COLD} is a new device pulling a long history, then export and import;
                         ${RECEIVE} times decoding and validating one client frame here against
-                        the commit before the text checks (--baseline REV for another)
+                        the commit before the text checks (--baseline REV for another);
+                        sdk is the hub's ladder through the client SDK (with hub: its overhead);
+                        ${SDK_FALLBACK}: the SDK's REST fallback and offline queue
   --baseline REV        ${RECEIVE}: the git revision to compare with
   --messages N          ${COLD}: messages in the account (default 100000; quick 20000)
   --conversations N     ${COLD}: conversations they are spread over (default 200)
@@ -102,8 +106,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
   if (values.help) return 'help'
   const quick = values.quick!
   const env = process.env
-  const only = list(values.only ?? env.BENCH_ONLY ?? (quick ? 'relay,hub' : `relay,hub,hub-ws,cluster,socketio,${COLD},${RECEIVE}`))
-  const known = [...Object.keys(SCENARIOS), COLD, RECEIVE]
+  const only = list(values.only ?? env.BENCH_ONLY ?? (quick ? 'relay,hub' : `relay,hub,hub-ws,sdk,cluster,socketio,${COLD},${RECEIVE},${SDK_FALLBACK}`))
+  const known = [...Object.keys(SCENARIOS), COLD, RECEIVE, SDK_FALLBACK]
   for (const name of only) if (!known.includes(name)) throw new Error(`unknown scenario ${name}; known: ${known.join(', ')}`)
   const ratesRaw = values.rates ?? env.BENCH_RATES
   const rates = ratesRaw ? list(ratesRaw).map(Number) : quick ? QUICK_RATES : FULL_RATES

@@ -9,8 +9,9 @@ import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { cleanupAndExit, startWatchdog } from './cleanup.ts'
 import { runLadder, type ScenarioResult } from './ladder.ts'
-import { COLD, parseOptions, RECEIVE, USAGE } from './options.ts'
+import { COLD, parseOptions, RECEIVE, SDK_FALLBACK, USAGE } from './options.ts'
 import { runReceivePath, type ReceivePathResult } from './receive-path.ts'
+import { runSdkResilience, type SdkResilienceResult } from './sdk-resilience.ts'
 import { runColdStart, type ColdStartResult } from './cold-start.ts'
 import { markdown, summarize, writeReport, type Report } from './report.ts'
 import { SCENARIOS } from './scenarios/index.ts'
@@ -32,9 +33,11 @@ async function main(): Promise<void> {
   const scenarios: ScenarioResult[] = []
   let cold: ColdStartResult | undefined
   let receive: ReceivePathResult | undefined
+  let sdkFallback: SdkResilienceResult | undefined
   for (const name of opts.only) {
     if (name === RECEIVE) receive = await runReceivePath({ root, ...(opts.receiveBaseline ? { baseline: opts.receiveBaseline } : {}), log: console.log })
     else if (name === COLD) cold = await runColdStart({ root, messages: opts.coldMessages, conversations: opts.coldConversations, log: console.log })
+    else if (name === SDK_FALLBACK) sdkFallback = await runSdkResilience({ root, rounds: opts.quick ? 3 : 5, offlineOps: 10_000, log: console.log })
     else scenarios.push(await runLadder(SCENARIOS[name]!, opts, root))
   }
 
@@ -54,7 +57,8 @@ async function main(): Promise<void> {
     scenarios,
     ...(cold ? { cold } : {}),
     ...(receive ? { receive } : {}),
-    summary: summarize(scenarios, opts, cold, cpus().length),
+    ...(sdkFallback ? { sdkFallback } : {}),
+    summary: summarize(scenarios, opts, cold, cpus().length, sdkFallback),
   }
   const files = writeReport(outDir, name, report)
   console.log('\n' + markdown(report))

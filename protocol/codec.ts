@@ -262,7 +262,7 @@ export function decodeFrame(data: Uint8Array | string, isBinary: boolean, checkT
   try {
     if (isBinary && typeof data !== 'string') value = checkText ? decodeInput(data, false) : unpackOne(data)
     else if (checkText) value = decodeInput(data, true)
-    else value = JSON.parse(typeof data === 'string' ? data : Buffer.from(data).toString('utf8'))
+    else value = JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data))
   } catch (err) {
     if (err instanceof HubError) throw err
     throw new HubError('bad_frame', `frame is not a single ${isBinary ? 'MessagePack' : 'JSON'} map`)

@@ -11,6 +11,7 @@ import { KeyBox, KeyBoxError } from './crypto/key-box.ts'
 import { CollectionRegistry } from './sync/collections.ts'
 import { rotateKeys } from './ops/rotate-keys.ts'
 import { BACKUP_USAGE, runBackupCommand } from './ops/backup-cli.ts'
+import { CLIENT_COMMANDS, CLIENT_USAGE, runClientCommand } from './cli/index.ts'
 
 const USAGE = `usage: synchub <command>
 
@@ -26,6 +27,8 @@ commands:
                         also does it every SYNCHUB_PURGE_INTERVAL_MS)
 ${BACKUP_USAGE}
 
+${CLIENT_USAGE}
+
 Configuration comes from the environment; see .env.example.`
 
 /** Runs one command; resolves with the process exit code. */
@@ -35,6 +38,8 @@ export async function main(argv: string[]): Promise<number> {
     console.log(USAGE)
     return 0
   }
+  // The client commands talk to a running hub: the hub's configuration is not theirs.
+  if (Object.hasOwn(CLIENT_COMMANDS, command)) return runClientCommand(command, args)
   let config: Config
   try {
     config = loadConfig()
