@@ -2,8 +2,8 @@ import type { Scanned } from './frame-scan.ts'
 
 export type Frame = Record<string, unknown> & { t: string }
 
-/** What the devices speak: synchub's frames over ws, or Socket.IO events (the peer). */
-export type ClientKind = 'synchub' | 'socketio'
+/** What the devices speak: synchub's frames over ws, the same through the client SDK, or Socket.IO events (the peer). */
+export type ClientKind = 'synchub' | 'sdk' | 'socketio'
 
 /**
  * One device as the load generator drives it, whatever the protocol. Receipts are reported in
@@ -41,5 +41,6 @@ export interface OpenDevice {
 /** Connects one device and authenticates it; it receives its user's changes once this resolves. */
 export async function openDevice(kind: ClientKind, o: OpenDevice): Promise<BenchDevice> {
   if (kind === 'socketio') return (await import('./device-socketio.ts')).SocketIoDevice.open(o)
+  if (kind === 'sdk') return (await import('./device-sdk.ts')).SdkDevice.openSubscribed(o)
   return (await import('./device.ts')).DeviceSocket.openSubscribed(o)
 }

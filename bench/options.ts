@@ -1,3 +1,5 @@
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { SCENARIOS } from './scenarios/index.ts'
 
@@ -20,6 +22,7 @@ export interface Options {
   keepGoing: boolean
   /** Leave Postgres's WAL as found: no recycled segments reserved before each step. */
   coldWal: boolean
+  /** Absolute directory the report is written to. */
   outDir: string
   name: string
   quick: boolean
@@ -28,20 +31,34 @@ export interface Options {
   /** Cold start (`cold`): messages and conversations in the account a new device pulls. */
   coldMessages: number
   coldConversations: number
+  /** receive: the revision to compare with (default: the commit before the text checks). */
+  receiveBaseline?: string
 }
 
 /** Not a rate ladder: a new device pulling a long history, then export and import (bench/cold-start.ts). */
 export const COLD = 'cold'
+/** Not a rate ladder: decode + validate of one client frame against a baseline revision (bench/receive-path.ts). */
+export const RECEIVE = 'receive'
+
+/** Where reports go unless `--out` says otherwise (gitignored: results are not committed). */
+export const DEFAULT_OUT_DIR = fileURLToPath(new URL('./results', import.meta.url))
+/** Not a rate ladder: the client SDK with its socket blocked and its outbox queued offline (bench/sdk-resilience.ts). */
+export const SDK_FALLBACK = 'sdk-fallback'
 
 const FULL_RATES = [1000, 2500, 5000, 7500, 10000, 12500, 15000, 17500, 20000, 25000, 30000]
 const QUICK_RATES = [1000, 5000, 10000, 20000]
 
 export const USAGE = `npm run bench -- [options]     (or: node --import tsx bench/run.ts [options])
   --quick               short steps, fewer rates (about 2 minutes)
-  --only a,b            scenarios: ${Object.keys(SCENARIOS).join(', ')}, ${COLD}
-                        (default relay,hub,hub-ws,cluster,socketio,${COLD}; quick relay,hub);
+  --only a,b            scenarios: ${Object.keys(SCENARIOS).join(', ')}, ${COLD}, ${RECEIVE}, ${SDK_FALLBACK}
+                        (default relay,hub,hub-ws,sdk,cluster,socketio,${COLD},${RECEIVE},${SDK_FALLBACK}; quick relay,hub);
                         cluster,socketio is the cluster comparison (2 hub nodes + Redis against Socket.IO);
-                        ${COLD} is a new device pulling a long history, then export and import
+                        ${COLD} is a new device pulling a long history, then export and import;
+                        ${RECEIVE} times decoding and validating one client frame here against
+                        the commit before the text checks (--baseline REV for another);
+                        sdk is the hub's ladder through the client SDK (with hub: its overhead);
+                        ${SDK_FALLBACK}: the SDK's REST fallback and offline queue
+  --baseline REV        ${RECEIVE}: the git revision to compare with
   --messages N          ${COLD}: messages in the account (default 100000; quick 20000)
   --conversations N     ${COLD}: conversations they are spread over (default 200)
   --users N             users, 3 sockets each (default 200)
@@ -55,7 +72,9 @@ export const USAGE = `npm run bench -- [options]     (or: node --import tsx benc
   --keep-going          run every rate even after a side breaks
   --cold-wal            do not reserve recycled WAL segments in Postgres before each hub step
                         (see bench/README.md: a server that sat idle creates them during the step)
-  --name NAME           output files bench/results/NAME.{json,md} (default latest)
+  --out DIR             directory for the report (default bench/results, not committed;
+                        a relative DIR is taken from where you ran the command)
+  --name NAME           output files DIR/NAME.{json,md} (default latest)
   --timeout S           stop the whole run after S seconds (default 900; quick 240)
 Env equivalents: BENCH_THREADS, BENCH_USERS, BENCH_RATES, BENCH_SECONDS, BENCH_ONLY, BENCH_DATABASE_URL.`
 
@@ -75,18 +94,20 @@ export function parseOptions(argv: string[]): Options | 'help' {
       threads: { type: 'string' },
       'keep-going': { type: 'boolean', default: false },
       'cold-wal': { type: 'boolean', default: false },
+      out: { type: 'string' },
       name: { type: 'string' },
       timeout: { type: 'string' },
       messages: { type: 'string' },
       conversations: { type: 'string' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
   if (values.help) return 'help'
   const quick = values.quick!
   const env = process.env
-  const only = list(values.only ?? env.BENCH_ONLY ?? (quick ? 'relay,hub' : `relay,hub,hub-ws,cluster,socketio,${COLD}`))
-  const known = [...Object.keys(SCENARIOS), COLD]
+  const only = list(values.only ?? env.BENCH_ONLY ?? (quick ? 'relay,hub' : `relay,hub,hub-ws,sdk,cluster,socketio,${COLD},${RECEIVE},${SDK_FALLBACK}`))
+  const known = [...Object.keys(SCENARIOS), COLD, RECEIVE, SDK_FALLBACK]
   for (const name of only) if (!known.includes(name)) throw new Error(`unknown scenario ${name}; known: ${known.join(', ')}`)
   const ratesRaw = values.rates ?? env.BENCH_RATES
   const rates = ratesRaw ? list(ratesRaw).map(Number) : quick ? QUICK_RATES : FULL_RATES
@@ -105,12 +126,14 @@ export function parseOptions(argv: string[]): Options | 'help' {
     threads: int(values.threads ?? env.BENCH_THREADS, 1, 1, 16, 'threads'),
     keepGoing: values['keep-going']!,
     coldWal: values['cold-wal']!,
-    outDir: 'bench/results',
+    // npm runs scripts in the package's folder and says where it was invoked in INIT_CWD.
+    outDir: values.out ? resolve(process.env.INIT_CWD ?? process.cwd(), values.out) : DEFAULT_OUT_DIR,
     name: values.name ?? 'latest',
     quick,
     timeoutSec: num(values.timeout, quick ? 240 : 900, 10, 7200, 'timeout'),
     coldMessages: int(values.messages, quick ? 20_000 : 100_000, 100, 10_000_000, 'messages'),
     coldConversations: int(values.conversations, 200, 1, 100_000, 'conversations'),
+    ...(values.baseline ? { receiveBaseline: values.baseline } : {}),
   }
 }
 

@@ -38,7 +38,7 @@ app.ws<SocketData>('/v1/ws', {
   message: (ws, message, isBinary) => {
     let frame: Record<string, unknown>
     try {
-      frame = decodeFrame(new Uint8Array(message), isBinary)
+      frame = decodeFrame(new Uint8Array(message), isBinary, false) // the bare baseline: no text checks
     } catch {
       ws.send(encodeMsgpack({ t: 'error', code: 'bad_frame', message: 'not a msgpack map' }), true)
       return

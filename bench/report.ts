@@ -5,7 +5,10 @@ import type { ScenarioResult, StepRow } from './ladder.ts'
 import type { Options } from './options.ts'
 import type { ColdStartResult } from './cold-start.ts'
 import { coldMarkdown, coldTargets } from './cold-report.ts'
+import { receivePathMarkdown, type ReceivePathResult } from './receive-path.ts'
 import { coresNeeded, cpuPerPush } from './cpu-budget.ts'
+import { sdkOverheadTargets, sdkResilienceMarkdown, sdkResilienceTargets } from './sdk-report.ts'
+import type { SdkResilienceResult } from './sdk-resilience.ts'
 
 export interface RunMeta {
   startedAt: string
@@ -36,11 +39,15 @@ export interface Report {
   scenarios: ScenarioResult[]
   /** The cold start, when it ran. */
   cold?: ColdStartResult
+  /** The receive path against a baseline revision, when it ran. */
+  receive?: ReceivePathResult
+  /** The client SDK's REST fallback and offline queue, when they ran. */
+  sdkFallback?: SdkResilienceResult
   summary: Summary
 }
 
 /** `machineCores`: the cores every side shared, to say what a relative target's rate would take of them. */
-export function summarize(scenarios: ScenarioResult[], opts: Options, cold: ColdStartResult | undefined, machineCores: number): Summary {
+export function summarize(scenarios: ScenarioResult[], opts: Options, cold: ColdStartResult | undefined, machineCores: number, sdkFallback?: SdkResilienceResult): Summary {
   const maxOkRate = Object.fromEntries(scenarios.map((s) => [s.name, s.error && !s.steps.length ? null : s.maxOkRate]))
   const relay = scenarios.find((s) => s.name === 'relay')
   const ratios: Summary['ratios'] = {}
@@ -72,6 +79,8 @@ export function summarize(scenarios: ScenarioResult[], opts: Options, cold: Cold
   const cluster = compareCluster(scenarios, opts.targetRate, `${opts.name}-cluster.svg`)
   if (cluster) targets.push(...clusterTargets(cluster, scenarios.find((s) => s.name === 'cluster'), machineCores))
   if (cold) targets.push(...coldTargets(cold))
+  targets.push(...sdkOverheadTargets(scenarios))
+  if (sdkFallback) targets.push(...sdkResilienceTargets(sdkFallback))
   return { maxOkRate, ratios, targets, ...(cluster && { cluster }) }
 }
 
@@ -143,6 +152,8 @@ export function markdown(report: Report): string {
   }
   if (summary.cluster) out.push('', ...comparisonMarkdown(summary.cluster))
   if (report.cold) out.push('', ...coldMarkdown(report.cold))
+  if (report.receive) out.push('', ...receivePathMarkdown(report.receive))
+  if (report.sdkFallback) out.push('', ...sdkResilienceMarkdown(report.sdkFallback))
   if (summary.targets.length) {
     out.push('', '## Targets', '', '| scenario | target | measured | met |', '|---|---|---|---|')
     for (const t of summary.targets) out.push(`| ${t.scenario} | ${t.target} | ${cell(t.measured)} | ${t.met === null ? 'not measured' : t.met ? 'yes' : 'NO'} |`)

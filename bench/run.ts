@@ -1,6 +1,7 @@
 /**
  * npm run bench -- [--quick] [--only relay,hub] [--users N] [--rates …] [--seconds S]
- * Runs each scenario's rate ladder, one after the other, and writes bench/results/<name>.{json,md}.
+ * Runs each scenario's rate ladder, one after the other, and writes <--out>/<name>.{json,md}
+ * (default bench/results/latest.*).
  */
 import { execFileSync } from 'node:child_process'
 import { cpus, loadavg, totalmem } from 'node:os'
@@ -8,7 +9,9 @@ import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { cleanupAndExit, startWatchdog } from './cleanup.ts'
 import { runLadder, type ScenarioResult } from './ladder.ts'
-import { COLD, parseOptions, USAGE } from './options.ts'
+import { COLD, parseOptions, RECEIVE, SDK_FALLBACK, USAGE } from './options.ts'
+import { runReceivePath, type ReceivePathResult } from './receive-path.ts'
+import { runSdkResilience, type SdkResilienceResult } from './sdk-resilience.ts'
 import { runColdStart, type ColdStartResult } from './cold-start.ts'
 import { markdown, summarize, writeReport, type Report } from './report.ts'
 import { SCENARIOS } from './scenarios/index.ts'
@@ -29,8 +32,12 @@ async function main(): Promise<void> {
 
   const scenarios: ScenarioResult[] = []
   let cold: ColdStartResult | undefined
+  let receive: ReceivePathResult | undefined
+  let sdkFallback: SdkResilienceResult | undefined
   for (const name of opts.only) {
-    if (name === COLD) cold = await runColdStart({ root, messages: opts.coldMessages, conversations: opts.coldConversations, log: console.log })
+    if (name === RECEIVE) receive = await runReceivePath({ root, ...(opts.receiveBaseline ? { baseline: opts.receiveBaseline } : {}), log: console.log })
+    else if (name === COLD) cold = await runColdStart({ root, messages: opts.coldMessages, conversations: opts.coldConversations, log: console.log })
+    else if (name === SDK_FALLBACK) sdkFallback = await runSdkResilience({ root, rounds: opts.quick ? 3 : 5, offlineOps: 10_000, log: console.log })
     else scenarios.push(await runLadder(SCENARIOS[name]!, opts, root))
   }
 
@@ -49,9 +56,11 @@ async function main(): Promise<void> {
     },
     scenarios,
     ...(cold ? { cold } : {}),
-    summary: summarize(scenarios, opts, cold, cpus().length),
+    ...(receive ? { receive } : {}),
+    ...(sdkFallback ? { sdkFallback } : {}),
+    summary: summarize(scenarios, opts, cold, cpus().length, sdkFallback),
   }
-  const files = writeReport(join(root, outDir), name, report)
+  const files = writeReport(outDir, name, report)
   console.log('\n' + markdown(report))
   console.log(`bench: wrote ${[files.md, files.json, files.svg].filter(Boolean).join(', ')}`)
 }

@@ -15,6 +15,10 @@ export const ERROR_REGISTRY = {
   out_of_order: { close: 1008, http: 409 },
   unavailable: { close: 1013, http: 503 },
   internal: { close: 1011, http: 500 },
+  // REST only: a method the path (or the hub) does not serve; the answer's Allow lists those it does.
+  method_not_allowed: { close: 1008, http: 405 },
+  // A new password that is too easy to guess (common, repetitive, or the username); the message names the rule.
+  weak_password: { close: 1008, http: 400 },
   // Imports (POST /v1/import, synchub import): the file is refused whole and nothing changes.
   backup_invalid: { close: 1008, http: 400 },
   backup_version: { close: 1008, http: 422 },

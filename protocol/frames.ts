@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { Change, CollectionName, Id, Millis, Seq } from './records.ts'
 import { Op, Result } from './ops.ts'
 import { ERROR_CODES } from './errors.ts'
+import { storedText } from './text-rules.ts'
 
 /** An integer the client picks; the hub's reply echoes it. */
 export const Ref = z.int()
@@ -11,8 +12,8 @@ export const Epoch = z.string()
 
 export const Device = z.object({
   id: Id,
-  name: z.string().max(200).optional(),
-  platform: z.string().max(100).optional(),
+  name: storedText(z.string().max(200)).optional(),
+  platform: storedText(z.string().max(100)).optional(),
 })
 
 export const AuthFrame = z.object({ t: z.literal('auth'), ref: Ref, token: z.string().min(1).max(8192), device: Device })
@@ -47,6 +48,8 @@ export const AuthOkFrame = z.object({
   expires_at: Millis,
   server_time: Millis,
   node: z.string(),
+  /** The hub's PROTOCOL_VERSION (protocol/version.ts). Added within v1: a hub that omits it speaks 1. */
+  protocol: z.int().positive().optional(),
 })
 export const PongFrame = z.object({ t: z.literal('pong'), ref: Ref, server_time: Millis, cursor: Seq })
 export const ChangesFrame = z.object({

@@ -1,7 +1,8 @@
 import { z } from 'zod'
+import { storedText } from './text-rules.ts'
 
-/** Client-generated ids (UUIDs in practice): non-empty strings of bounded length. */
-export const Id = z.string().min(1).max(200)
+/** Client-generated ids (UUIDs in practice): non-empty strings of bounded length, stored as text. */
+export const Id = storedText(z.string().min(1).max(200))
 /** Collection names: lower snake case, as in the built-in `provider_keys`. */
 export const CollectionName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'collection names are lower snake case')
 /** How deep maps and arrays may nest inside a record's data. */

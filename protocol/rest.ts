@@ -3,13 +3,14 @@ import { Change, CollectionName, Millis, Seq } from './records.ts'
 import { Op, Result } from './ops.ts'
 import { Epoch, ResetReason } from './frames.ts'
 import { ERROR_CODES } from './errors.ts'
+import { storedText } from './text-rules.ts'
 
 export const Username = z.string().min(3).max(64).regex(/^[A-Za-z0-9_.@-]+$/, 'letters, digits and _ . @ - only')
 export const Password = z.string().min(8).max(1024)
 export const Role = z.enum(['admin', 'user'])
 
-export const RegisterBody = z.object({ username: Username, password: Password, invite: z.string().max(200).optional() })
-export const LoginBody = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) })
+export const RegisterBody = z.object({ username: Username, password: Password, invite: storedText(z.string().max(200)).optional() })
+export const LoginBody = z.object({ username: storedText(z.string().min(1).max(64)), password: z.string().min(1).max(1024) })
 export const RefreshBody = z.object({ refresh_token: z.string().min(1).max(1024) })
 export const LogoutBody = RefreshBody
 
@@ -65,7 +66,7 @@ export const AdminUserView = UserView.extend({ disabled: z.boolean(), created_at
 /** Query of GET /v1/admin/users: users ordered by lowercase username; `after` is the last username of the previous page. */
 export const AdminUserListQuery = z.object({
   limit: z.coerce.number().pipe(z.int().min(1).max(1000)).default(100),
-  after: z.string().max(64).optional(),
+  after: storedText(z.string().max(64)).optional(),
 })
 export const AdminUserList = z.object({ items: z.array(AdminUserView), next: z.string().optional() })
 export const AdminUserPatch = z

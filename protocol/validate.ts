@@ -1,4 +1,5 @@
 import type { z } from 'zod'
+import { textProblem } from './codec.ts'
 import { HubError } from './errors.ts'
 import { CLIENT_FRAME_TYPES, ClientFrame } from './frames.ts'
 
@@ -10,8 +11,13 @@ export function describeIssue(error: z.ZodError): string {
   return path ? `${path}: ${issue.message}` : issue.message
 }
 
-/** Parses with a schema or throws `invalid` naming the first problem. */
+/**
+ * Parses with a schema or throws `invalid` naming the first problem. A decoded value whose text
+ * is not well-formed (decodeInput) is refused before its schema is looked at.
+ */
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {
+  const badText = value !== null && typeof value === 'object' ? textProblem(value) : undefined
+  if (badText !== undefined) throw new HubError('invalid', `${what}: ${badText}`)
   const result = schema.safeParse(value)
   if (!result.success) throw new HubError('invalid', `${what}: ${describeIssue(result.error)}`)
   return result.data

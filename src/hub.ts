@@ -1,5 +1,7 @@
+import { isUtf8 } from 'node:buffer'
 import type { Logger } from 'pino'
-import type { ScryptParams } from './auth/passwords.ts'
+import { newPasswordProblem, type ScryptParams } from './auth/passwords.ts'
+import { originPolicy } from './http/cors.ts'
 import { authServiceFromConfig, type AuthService } from './auth/service.ts'
 import type { Bus } from './bus/port.ts'
 import { applyControl } from './cluster/control.ts'
@@ -9,6 +11,7 @@ import { openDatabase, type Database } from './hub/database.ts'
 import { startBus, startClusterState } from './hub/fan-out.ts'
 import { buildHttp } from './hub/http.ts'
 import { startMaintenance } from './hub/maintenance.ts'
+import { startMetricsEndpoint } from './hub/metrics-port.ts'
 import { startSockets } from './hub/sockets.ts'
 import { startSync, type SyncCore } from './hub/sync.ts'
 import type { Config } from './ops/config.ts'
@@ -27,6 +30,8 @@ export interface Hub {
   port: number
   nodeId: string
   transport: TransportServer['kind']
+  /** Where /metrics is served when SYNCHUB_METRICS_PORT gives it a port of its own. */
+  metricsPort?: number
   store: SyncStore
   engine: SyncEngine
   bus: Bus
@@ -70,13 +75,15 @@ export async function startHub(config: Config, log: Logger, parts: HubParts = {}
     const database = closers.add(await openDatabase(config, log, parts.db))
     const { bus } = closers.add(await startBus(config, { metrics, log, clock }))
     const cluster = closers.add(startClusterState(config, clock))
-    const auth = await startAuth(config, { database, cluster, clock, passwordParams: parts.passwordParams })
+    const auth = await startAuth(config, { database, cluster, clock, log, passwordParams: parts.passwordParams })
     const sync = closers.add(startSync(config, { database, bus, metrics, clock }))
     const sessions = followControl(bus, auth, new SessionRegistry(cluster.presence))
     watchLiveState(metrics, sync, sessions)
     let ready = false
-    const app = buildHttp(config, { database, bus, cluster, auth, sync, metrics, log, clock, isReady: () => ready })
-    const transport = closers.add(await startSockets(config, { app, auth, sync, sessions, metrics, log }))
+    const origins = originPolicy(config.corsOrigins)
+    const metricsEndpoint = closers.add(await startMetricsEndpoint(config, metrics))
+    const app = buildHttp(config, { database, bus, cluster, auth, sync, metrics, log, clock, origins, metricsEndpoint, isReady: () => ready })
+    const transport = closers.add(await startSockets(config, { app, auth, sync, sessions, metrics, log, origins }))
     const maintenance = closers.add(startMaintenance(config, { database, feeds: sync.feeds, auth, metrics, log, clock }))
     ready = true
     const url = announce(config, log, { port: transport.port, transport: transport.kind, store: database.db.kind, bus: bus.kind })
@@ -102,6 +109,7 @@ export async function startHub(config: Config, log: Logger, parts: HubParts = {}
       port: transport.port,
       nodeId: config.nodeId,
       transport: transport.kind,
+      metricsPort: metricsEndpoint.port,
       store: sync.store,
       engine: sync.engine,
       bus,
@@ -119,9 +127,14 @@ export async function startHub(config: Config, log: Logger, parts: HubParts = {}
 }
 
 /** The auth service over the database and the cluster's denylist; the configured admin is created or updated. */
-async function startAuth(config: Config, deps: { database: Database; cluster: ClusterState; clock: Clock; passwordParams?: ScryptParams }): Promise<AuthService> {
+async function startAuth(config: Config, deps: { database: Database; cluster: ClusterState; clock: Clock; log: Logger; passwordParams?: ScryptParams }): Promise<AuthService> {
   const auth = authServiceFromConfig(config, new AuthStore(deps.database.db), { denylist: deps.cluster.denylist, clock: deps.clock, passwordParams: deps.passwordParams })
-  if (config.adminUsername && config.adminPassword) await auth.upsertAdmin(config.adminUsername, config.adminPassword)
+  if (config.adminUsername && config.adminPassword) {
+    // Refusing to start over it would lock an existing deployment out on upgrade: say it instead.
+    const weak = await newPasswordProblem(config.adminPassword, { username: config.adminUsername })
+    if (weak) deps.log.warn(`SYNCHUB_ADMIN_PASSWORD is weak: ${weak}; choose another`)
+    await auth.upsertAdmin(config.adminUsername, config.adminPassword)
+  }
   return auth
 }
 

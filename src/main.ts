@@ -10,11 +10,13 @@ import { RecordDataStore } from './store/record-data-store.ts'
 import { purgeExpired } from './sync/purge.ts'
 import { startHub } from './hub.ts'
 import { authServiceFromConfig } from './auth/service.ts'
+import { newPasswordProblem } from './auth/passwords.ts'
 import { KeyBox, KeyBoxError } from './crypto/key-box.ts'
 import { registryWith } from './sync/collections.ts'
 import { RecordCodec } from './sync/record-codec.ts'
 import { rotateKeys } from './ops/rotate-keys.ts'
 import { BACKUP_USAGE, runBackupCommand } from './ops/backup-cli.ts'
+import { CLIENT_COMMANDS, CLIENT_USAGE, runClientCommand } from './cli/index.ts'
 
 const USAGE = `usage: synchub <command>
 
@@ -30,6 +32,8 @@ commands:
                         also does it every SYNCHUB_PURGE_INTERVAL_MS)
 ${BACKUP_USAGE}
 
+${CLIENT_USAGE}
+
 Configuration comes from the environment; see .env.example.`
 
 /** Runs one command; resolves with the process exit code. */
@@ -39,6 +43,8 @@ export async function main(argv: string[]): Promise<number> {
     console.log(USAGE)
     return 0
   }
+  // The client commands talk to a running hub: the hub's configuration is not theirs.
+  if (Object.hasOwn(CLIENT_COMMANDS, command)) return runClientCommand(command, args)
   let config: Config
   try {
     config = loadConfig()
@@ -142,6 +148,11 @@ async function createAdmin(config: Config, username: string | undefined): Promis
   const password = config.adminPassword ?? (await firstLine())
   if (!password || password.length < 8) {
     console.error('the password (SYNCHUB_ADMIN_PASSWORD or standard input) must be at least 8 characters')
+    return 2
+  }
+  const weak = await newPasswordProblem(password, { username })
+  if (weak) {
+    console.error(`the password is too easy to guess: ${weak}; choose another`)
     return 2
   }
   return onMigratedStore(config, async (db) => {

@@ -27,10 +27,11 @@ const RULES = {
   // The SDK speaks the wire contract only; nothing on the server imports it.
   client: ['protocol'],
   // Composition (hub.ts and its steps in hub/), operations (config, logger, metrics, drain, the
-  // commands' work) and the command line: the top, which may use everything but the SDK.
+  // commands' work) and the command line: the top. Only the command line uses the SDK: its
+  // `tail` and `push` are devices like any app's.
   ops: ['protocol', 'time', 'crypto', 'store', 'bus', 'cluster', 'auth', 'sync', 'transport', 'http'],
   hub: ['protocol', 'time', 'crypto', 'store', 'bus', 'cluster', 'auth', 'sync', 'transport', 'http', 'ops'],
-  cli: ['protocol', 'time', 'crypto', 'store', 'bus', 'cluster', 'auth', 'sync', 'transport', 'http', 'ops', 'hub'],
+  cli: ['protocol', 'time', 'crypto', 'store', 'bus', 'cluster', 'auth', 'sync', 'transport', 'http', 'ops', 'hub', 'client'],
 } as const satisfies Record<string, readonly string[]>
 type Part = keyof typeof RULES
 

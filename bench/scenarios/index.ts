@@ -1,6 +1,7 @@
 import { clusterScenario } from './cluster.ts'
 import { hubScenario } from './hub.ts'
 import { relayScenario } from './relay.ts'
+import { sdkScenario } from './sdk.ts'
 import { socketioScenario } from './socketio.ts'
 import type { Scenario } from './types.ts'
 
@@ -11,4 +12,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   'hub-ws': hubScenario('ws'),
   cluster: clusterScenario,
   socketio: socketioScenario,
+  sdk: sdkScenario,
 }

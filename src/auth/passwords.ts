@@ -1,4 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
+import { HubError } from '../../protocol/errors.ts'
 
 /** scrypt cost: N = 2^ln. 2^15 with r=8 takes ~32 MiB and tens of milliseconds per hash. */
 export interface ScryptParams {
@@ -53,4 +54,57 @@ export async function verifyPassword(password: string, stored: string): Promise<
 export function needsRehash(stored: string, params: ScryptParams = DEFAULT_SCRYPT): boolean {
   const parsed = parseHash(stored)
   return !parsed || parsed.params.ln < params.ln || parsed.params.r < params.r || parsed.params.p < params.p
+}
+
+/**
+ * Why a new password is too easy to guess, or undefined when it is not (NIST SP 800-63B §5.1.1.2:
+ * refuse common, repetitive and sequential passwords and context words such as the username;
+ * no composition rules, so long passphrases pass). Every route that sets a password (register,
+ * and later change and reset) checks it here. Length is the schema's business (8–1024).
+ */
+export async function newPasswordProblem(password: string, context: { username: string }): Promise<string | undefined> {
+  const p = password.normalize('NFKC').toLowerCase()
+  const user = context.username.normalize('NFKC').toLowerCase()
+  const common = await commonPasswords()
+  // A common password dressed up with digits or symbols at either end is still common.
+  const core = p.replace(/^[^\p{L}]+|[^\p{L}]+$/gu, '')
+  if (common.has(p) || (core.length >= 4 && common.has(core))) return 'it is one of the most common passwords (or one with digits or symbols added)'
+  if (new Set(p).size < MIN_DISTINCT) return `it repeats too few characters: use at least ${MIN_DISTINCT} different ones`
+  if (isSequence(p)) return 'it is a simple sequence of characters'
+  const reversed = [...user].reverse().join('')
+  if (p === user || p === reversed) return 'it is the username'
+  const shorter = Math.min(p.length, user.length)
+  if (shorter >= 4 && (p.includes(user) || p.includes(reversed) || user.includes(p))) return 'it contains the username'
+  if (p.includes(SERVICE)) return `it contains the service's name (${SERVICE})`
+  return undefined
+}
+
+/** Throws `weak_password` naming the rule a new password breaks. */
+export async function checkNewPassword(password: string, context: { username: string }): Promise<void> {
+  const problem = await newPasswordProblem(password, context)
+  if (problem !== undefined) throw new HubError('weak_password', `password: ${problem}; choose another (a few unrelated words make a strong one)`)
+}
+
+const MIN_DISTINCT = 5
+const SERVICE = 'synchub'
+
+/** Each character one code point after (or before) the previous: abcdefgh, 98765432. */
+function isSequence(p: string): boolean {
+  const points = [...p].map((c) => c.codePointAt(0)!)
+  const step = points[1]! - points[0]!
+  return Math.abs(step) === 1 && points.every((c, i) => i === 0 || c - points[i - 1]! === step)
+}
+
+/**
+ * zxcvbn-ts's list of common passwords (about 49,000, from leaked password sets; MIT), loaded on
+ * the first check rather than at start: it takes tens of milliseconds to unpack.
+ */
+const commonPasswords = loadOnce(() =>
+  import('@zxcvbn-ts/language-common').then(({ dictionary }): ReadonlySet<string> => new Set((dictionary['passwords-common'] as string[]).map((w) => w.toLowerCase()))),
+)
+
+/** Loads an immutable table the first time it is asked for (the same for every hub in a process). */
+function loadOnce<T>(load: () => Promise<T>): () => Promise<T> {
+  let loaded: Promise<T> | undefined
+  return () => (loaded ??= load())
 }

@@ -8,7 +8,7 @@ import { systemClock, type Clock } from '../time/clock.ts'
 import type { AdminInvite } from '../store/invite-store.ts'
 import type { AdminUser, UserRow } from '../store/user-store.ts'
 import { claimInvite, createInvite, type Invite } from './invites.ts'
-import { DEFAULT_SCRYPT, hashPassword, needsRehash, verifyPassword, type ScryptParams } from './passwords.ts'
+import { checkNewPassword, DEFAULT_SCRYPT, hashPassword, needsRehash, verifyPassword, type ScryptParams } from './passwords.ts'
 import type { AccessVerifier, Principal } from './principal.ts'
 import { RefreshTokens } from './refresh-tokens.ts'
 import type { Role } from './roles.ts'
@@ -122,6 +122,7 @@ export function createAuthService(opts: AuthServiceOptions): AuthService {
       const body = parseOrThrow(RegisterBody, input, 'body')
       if (opts.registration === 'none') throw new HubError('forbidden', 'registration is closed')
       if (opts.registration !== 'open' && body.invite === undefined) throw new HubError('forbidden', 'registration requires an invite')
+      await checkNewPassword(body.password, { username: body.username })
       const passwordHash = await passwords.hash(body.password, passwordParams)
       const user = await store.transaction(async (tx) => {
         const t = now()

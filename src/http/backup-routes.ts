@@ -13,6 +13,8 @@ import { reply } from './negotiate.ts'
 export interface BackupRoutesDeps {
   verifier: AccessVerifier
   backups: Backups
+  /** A declared upload over this is refused before it is read. */
+  maxImportBytes: number
   /** Paces an import's progress lines. */
   clock: Clock
   /** An import that failed for a reason not the client's, once its answer has started streaming. */
@@ -41,6 +43,8 @@ export function backupRoutes(deps: BackupRoutesDeps): Hono<HubEnv> {
   })
 
   app.post('/v1/import', async (c) => {
+    // A declared size over the limit is answered at once, before a byte of it is read.
+    if (Number(c.req.header('content-length') ?? 0) > deps.maxImportBytes) throw new HubError('too_large', `the backup is over the import limit of ${deps.maxImportBytes} bytes`)
     const q = parseOrThrow(ImportQuery, c.req.query(), 'query')
     const deviceHeader = c.req.header('device-id')
     const deviceId = deviceHeader === undefined ? undefined : Id.safeParse(deviceHeader).data

@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
 import type { z } from 'zod'
-import { decodeMsgpack, encodeMsgpack } from '../../protocol/codec.ts'
+import { decodeInput, encodeMsgpack } from '../../protocol/codec.ts'
 import { HubError } from '../../protocol/errors.ts'
 import { parseOrThrow } from '../../protocol/validate.ts'
 
@@ -13,21 +13,40 @@ export function wantsMsgpack(c: Context): boolean {
 
 /**
  * Reads and validates a request body: JSON by default, msgpack on `Content-Type:
- * application/msgpack`, and the OAuth2 form encoding where a route allows it.
+ * application/msgpack`, and the OAuth2 form encoding where a route allows it. Text must be
+ * well-formed (decodeInput): a JSON body that is not UTF-8 does not parse (`bad_frame`), and a
+ * str that is not UTF-8 or an escaped lone surrogate is `invalid`, naming the field.
  */
 export async function readBody<S extends z.ZodType>(c: Context, schema: S, opts: { maxBytes: number; form?: boolean }): Promise<z.infer<S>> {
   const type = c.req.header('content-type') ?? ''
   const bytes = await readBytes(c.req.raw, opts.maxBytes)
+  const form = opts.form === true && type.includes('application/x-www-form-urlencoded')
   let value: unknown
   try {
-    if (type.includes(MSGPACK)) value = decodeMsgpack(bytes)
-    else if (opts.form && type.includes('application/x-www-form-urlencoded')) {
-      value = Object.fromEntries(new URLSearchParams(new TextDecoder().decode(bytes)))
-    } else value = bytes.byteLength === 0 ? {} : JSON.parse(new TextDecoder().decode(bytes))
-  } catch {
-    throw new HubError('bad_frame', type.includes(MSGPACK) ? 'body is not valid MessagePack' : 'body is not valid JSON')
+    if (type.includes(MSGPACK)) value = decodeInput(bytes, false)
+    else if (form) value = parseForm(bytes)
+    else value = bytes.byteLength === 0 ? {} : decodeInput(bytes, true)
+  } catch (err) {
+    if (err instanceof HubError) throw err
+    throw new HubError('bad_frame', `body is not valid ${type.includes(MSGPACK) ? 'MessagePack' : form ? 'UTF-8 form data' : 'UTF-8 JSON'}`)
   }
   return parseOrThrow(schema, value, 'body')
+}
+
+/**
+ * `application/x-www-form-urlencoded` as RFC 1866 and the URL standard write it, but strict:
+ * a percent-escape that does not decode to UTF-8 throws (URLSearchParams would put U+FFFD in
+ * its place, so the value read would not be the one sent). A repeated name keeps its last value.
+ */
+function parseForm(bytes: Uint8Array): Record<string, string> {
+  const form = new Map<string, string>()
+  const decode = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '))
+  for (const pair of new TextDecoder('utf-8', { fatal: true }).decode(bytes).split('&')) {
+    if (pair === '') continue
+    const eq = pair.indexOf('=')
+    form.set(decode(eq < 0 ? pair : pair.slice(0, eq)), eq < 0 ? '' : decode(pair.slice(eq + 1)))
+  }
+  return Object.fromEntries(form)
 }
 
 /**

@@ -10,6 +10,7 @@ import { authRoutes } from '../http/auth-routes.ts'
 import { backupRoutes } from '../http/backup-routes.ts'
 import { browseRoutes } from '../http/browse-routes.ts'
 import { deviceRoutes } from '../http/device-routes.ts'
+import type { OriginPolicy } from '../http/cors.ts'
 import type { HubEnv } from '../http/env.ts'
 import { syncRoutes } from '../http/sync-routes.ts'
 import type { Config } from '../ops/config.ts'
@@ -26,6 +27,7 @@ import { streamStatus } from '../sync/stream-status.ts'
 import { UserAdmin } from '../sync/user-admin.ts'
 import type { Clock } from '../time/clock.ts'
 import type { Database } from './database.ts'
+import type { MetricsEndpoint } from './metrics-port.ts'
 import type { SyncCore } from './sync.ts'
 
 /** A REST push may carry what several socket frames would (bots pushing large batches). */
@@ -41,6 +43,10 @@ export interface HttpDeps {
   metrics: Metrics
   log: Logger
   clock: Clock
+  /** Browser origins allowed to call the API. */
+  origins: OriginPolicy
+  /** Served by the app unless it has a port of its own. */
+  metricsEndpoint: MetricsEndpoint
   /** Readiness: false while starting and once draining. */
   isReady(): boolean
 }
@@ -59,7 +65,8 @@ export function buildHttp(config: Config, deps: HttpDeps): Hono<HubEnv> {
   return buildApp({
     log,
     isReady: deps.isReady,
-    metrics: metrics.registry,
+    ...(deps.metricsEndpoint.port === undefined ? { metrics: deps.metricsEndpoint.options } : {}),
+    origins: deps.origins,
     onResponse: (method, status) => metrics.httpRequests.inc({ method, status }),
     routes: [
       authRoutes(auth, { maxBodyBytes: AUTH_BODY_BYTES, rateLimit: { throttle, trustProxy: config.trustProxy } }),
@@ -74,7 +81,7 @@ export function buildHttp(config: Config, deps: HttpDeps): Hono<HubEnv> {
       }),
       deviceRoutes({ verifier: auth, devices: new Devices({ store: new DeviceStore(database.db), presence: cluster.presence, bus, clock }) }),
       browseRoutes({ verifier: auth, browse: new Browse({ store: new BrowseStore(database.db), codec: sync.codec }) }),
-      backupRoutes({ verifier: auth, backups, clock, onInternalError: (err) => log.error({ err }, 'import failed') }),
+      backupRoutes({ verifier: auth, backups, maxImportBytes: config.maxImportBytes, clock, onInternalError: (err) => log.error({ err }, 'import failed') }),
     ],
   })
 }

@@ -1,6 +1,7 @@
 import type { Hono } from 'hono'
 import type { Logger } from 'pino'
 import type { AuthService } from '../auth/service.ts'
+import type { OriginPolicy } from '../http/cors.ts'
 import type { HubEnv } from '../http/env.ts'
 import type { Config } from '../ops/config.ts'
 import type { Metrics } from '../ops/metrics.ts'
@@ -17,7 +18,7 @@ const BACKLOG_PAGE_ROWS = 1000
 /** The socket server on the configured port: `/v1/ws` sockets become sessions, every other path goes to the REST app. */
 export async function startSockets(
   config: Config,
-  deps: { app: Hono<HubEnv>; auth: AuthService; sync: SyncCore; sessions: SessionRegistry; metrics: Metrics; log: Logger },
+  deps: { app: Hono<HubEnv>; auth: AuthService; sync: SyncCore; sessions: SessionRegistry; metrics: Metrics; log: Logger; origins: OriginPolicy },
 ): Promise<TransportServer> {
   const { app, auth, sync, sessions, metrics, log } = deps
   const limits = { maxFrameBytes: config.maxFrameBytes, maxOpsPerPush: config.maxOpsPerPush, maxRecordBytes: config.maxRecordBytes }
@@ -51,6 +52,7 @@ export async function startSockets(
       idleTimeoutSec: config.idleTimeoutSec,
       fetch: (req, info) => app.fetch(req, info),
       sockets: { open: (conn) => new Session(conn, sessionDeps) },
+      upgradeAllowed: (origin, host) => deps.origins.upgradeAllowed(origin, host),
     },
     (msg) => log.warn(msg),
   )

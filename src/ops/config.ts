@@ -16,6 +16,21 @@ const COMMIT_DELAY_DEFAULT_MS = { single: 0, cluster: 2 }
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().pipe(z.int().min(min).max(max))
 
+/** `https://app.example.com,http://localhost:3000`: each entry a browser origin, as browsers send it. */
+const OriginList = z.string().transform((text, ctx) => {
+  const origins = text.split(',').map((o) => o.trim()).filter(Boolean)
+  for (const origin of origins) {
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(origin)
+    } catch {}
+    if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin.toLowerCase()) {
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(origin)} is not an origin: scheme://host[:port], no path, no trailing slash, no wildcard` })
+    }
+  }
+  return origins
+})
+
 /**
  * Every setting the hub reads from the environment, declared once. Unset variables take the
  * defaults; `loadConfig` lists every problem at once instead of stopping at the first.
@@ -69,6 +84,9 @@ export const ConfigEnv = z.object({
   SYNCHUB_DRAIN_DEADLINE_MS: int(100, 600_000).default(25_000),
   SYNCHUB_REDIS_SHARDED: z.enum(['true', 'false']).default('false'),
   SYNCHUB_FAULT_DROP_PUBLISH: z.coerce.number().pipe(z.number().min(0).max(1)).default(0),
+  SYNCHUB_CORS_ORIGINS: OriginList.default([]),
+  SYNCHUB_METRICS_TOKEN: z.string().regex(/^[\x21-\x7e]{16,256}$/, 'must be 16 to 256 visible ASCII characters (a bearer token)').optional(),
+  SYNCHUB_METRICS_PORT: int(0, 65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
 
@@ -123,6 +141,12 @@ export interface Config {
   redisSharded: boolean
   /** Fault injection for tests: the share of Redis publishes silently dropped (0..1). */
   faultDropPublish: number
+  /** Browser origins allowed to call the API (CORS) and to open sockets; none by default. */
+  corsOrigins: string[]
+  /** When set, /metrics needs `Authorization: Bearer <this>`. */
+  metricsToken: string | undefined
+  /** When set, /metrics is served on this port (on HOST) and not on PORT. */
+  metricsPort: number | undefined
   logLevel: z.infer<typeof ConfigEnv>['LOG_LEVEL']
   /** Things an operator should know that do not stop the hub (logged at start). */
   warnings: string[]
@@ -151,6 +175,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (e.SYNCHUB_MAX_RECORD_BYTES > e.SYNCHUB_MAX_FRAME_BYTES) {
     problems.push('SYNCHUB_MAX_RECORD_BYTES: must not exceed SYNCHUB_MAX_FRAME_BYTES')
+  }
+  if (e.SYNCHUB_METRICS_PORT !== undefined && e.SYNCHUB_METRICS_PORT !== 0 && e.SYNCHUB_METRICS_PORT === e.PORT) {
+    problems.push('SYNCHUB_METRICS_PORT: must differ from PORT (unset it to serve /metrics on PORT)')
   }
   if (e.SYNCHUB_REPLAY_WINDOW < e.SYNCHUB_MAX_OPS_PER_PUSH) {
     problems.push('SYNCHUB_REPLAY_WINDOW: must be at least SYNCHUB_MAX_OPS_PER_PUSH, so a whole push replayed gets its first answers')
@@ -205,6 +232,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     drainDeadlineMs: e.SYNCHUB_DRAIN_DEADLINE_MS,
     redisSharded: e.SYNCHUB_REDIS_SHARDED === 'true',
     faultDropPublish: e.SYNCHUB_FAULT_DROP_PUBLISH,
+    corsOrigins: e.SYNCHUB_CORS_ORIGINS,
+    metricsToken: e.SYNCHUB_METRICS_TOKEN,
+    metricsPort: e.SYNCHUB_METRICS_PORT,
     logLevel: e.LOG_LEVEL,
     warnings,
   }

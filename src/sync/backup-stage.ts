@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { z } from 'zod'
-import { encodeMsgpack } from '../../protocol/codec.ts'
+import { decodeInput, encodeMsgpack, textProblem } from '../../protocol/codec.ts'
 import { HubError } from '../../protocol/errors.ts'
 import { BACKUP_VERSION, BackupHeader, BackupRecord, BackupTrailer } from '../../protocol/backup.ts'
 import { describeIssue } from '../../protocol/validate.ts'
@@ -127,12 +127,14 @@ async function readInto(
 function parseLine(n: number, text: string): Record<string, unknown> {
   let value: unknown
   try {
-    value = JSON.parse(text)
+    value = decodeInput(text, true)
   } catch {
     // Not the parser's message: it quotes the line, which may hold a provider key.
     throw new HubError('backup_invalid', `line ${n} is not valid JSON`)
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new HubError('backup_invalid', `line ${n} is not a JSON object`)
+  const badText = textProblem(value)
+  if (badText !== undefined) throw new HubError('backup_invalid', `line ${n}: ${badText}`)
   return value as Record<string, unknown>
 }
 

@@ -1,71 +1,20 @@
 import { z } from 'zod'
+import { BUILT_IN_COLLECTION_SPECS, type BuiltInCollection, type CollectionKind } from '../../protocol/collections.ts'
 
 /**
  * The collection registry: which scope key each collection belongs to and how it may change.
  * `mutable`: puts replace `data` (stale bases become conflict copies).
  * `append_only`: `data` never changes after creation except the listed status fields.
  */
-export type CollectionKind = 'mutable' | 'append_only'
+export type { CollectionKind }
 
-export interface CollectionRule {
-  name: string
-  scope: string
-  kind: CollectionKind
-  /** Minimum shape of `data`; unknown fields are kept. */
-  schema: z.ZodType<Record<string, unknown>>
-  /** append_only: the only fields a later put may change. */
-  statusFields?: readonly string[]
-  /** The data field that names the parent record (messages → their conversation). */
-  parentField?: string
-  /** The collection of that parent: deleting, restoring or clearing it takes these records along. */
-  parentCollection?: string
-  /** Data fields encrypted at rest (record-codec): stored sealed, delivered only to the owner's devices. */
-  secretFields?: readonly string[]
-}
+/** A collection's rules: the protocol's shape (protocol/collections.ts), for built-in and declared ones alike. */
+export type CollectionRule = BuiltInCollection
 
 const loose = <T extends z.ZodRawShape>(shape: T) => z.looseObject(shape) as unknown as z.ZodType<Record<string, unknown>>
-const anyValue = loose({ value: z.unknown().refine((v) => v !== undefined, 'value is required') })
 
-export const BUILT_IN_COLLECTIONS: readonly CollectionRule[] = [
-  { name: 'conversations', scope: 'chat.history', kind: 'mutable', schema: loose({ title: z.string() }) },
-  {
-    name: 'messages',
-    scope: 'chat.history',
-    kind: 'append_only',
-    statusFields: ['status', 'delivered_at'],
-    parentField: 'conversation_id',
-    parentCollection: 'conversations',
-    schema: loose({
-      conversation_id: z.string().min(1).max(200),
-      role: z.enum(['user', 'assistant', 'system', 'tool']),
-      content: z.string(),
-      status: z.enum(['sending', 'sent', 'failed', 'delivered']).optional(),
-      delivered_at: z.int().nonnegative().optional(),
-    }),
-  },
-  {
-    name: 'characters',
-    scope: 'characters.cards',
-    kind: 'mutable',
-    schema: loose({ name: z.string(), avatar_url: z.string().optional(), system_prompt: z.string().optional(), personality: z.string().optional() }),
-  },
-  { name: 'character_settings', scope: 'characters.per_settings', kind: 'mutable', schema: anyValue },
-  {
-    name: 'providers',
-    scope: 'providers.config',
-    kind: 'mutable',
-    schema: loose({ name: z.string(), base_url: z.string().optional(), models: z.array(z.unknown()).optional(), enabled: z.boolean().optional() }),
-  },
-  {
-    name: 'provider_keys',
-    scope: 'providers.keys',
-    kind: 'mutable',
-    secretFields: ['key'],
-    schema: loose({ provider: z.string().min(1), key: z.string() }),
-  },
-  { name: 'text_inputs', scope: 'user.text_inputs', kind: 'mutable', schema: anyValue },
-  { name: 'settings', scope: 'user.settings', kind: 'mutable', schema: anyValue },
-]
+/** The built-in collections: their rules are the protocol's (protocol/collections.ts). */
+export const BUILT_IN_COLLECTIONS: readonly CollectionRule[] = BUILT_IN_COLLECTION_SPECS
 
 export class CollectionRegistry {
   private readonly byName = new Map<string, CollectionRule>()

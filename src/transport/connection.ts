@@ -40,6 +40,11 @@ export interface TransportOptions {
   idleTimeoutSec: number
   fetch: (request: Request, info: { remoteAddress: string }) => Response | Promise<Response>
   sockets: SocketHandler
+  /**
+   * Whether a WebSocket upgrade carrying these headers may proceed (the browser origin check);
+   * refused upgrades get 403 before any socket exists. Default: every upgrade.
+   */
+  upgradeAllowed?(origin: string | undefined, host: string | undefined): boolean
 }
 
 export interface TransportServer {

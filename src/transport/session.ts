@@ -3,6 +3,7 @@ import { decodeFrame, encodeFrame, type Encoding } from '../../protocol/codec.ts
 import { CLOSE, HubError, type ErrorCode } from '../../protocol/errors.ts'
 import type { AuthFrame, ByeReason, ClientFrame, PushFrame, ResetReason, SubFrame } from '../../protocol/frames.ts'
 import type { Limits } from '../../protocol/limits.ts'
+import { PROTOCOL_VERSION } from '../../protocol/version.ts'
 import { parseClientFrame, refOf } from '../../protocol/validate.ts'
 import type { AccessVerifier, Principal } from '../auth/principal.ts'
 import type { AckRecorder } from '../sync/ack-recorder.ts'
@@ -97,7 +98,7 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
       // and lets the client match the refusal to its request.
       let ref: number | undefined
       try {
-        ref = refOf(decodeFrame(data, isBinary))
+        ref = refOf(decodeFrame(data, isBinary, false))
       } catch {}
       return this.refuse(new HubError('too_large', `frame is ${data.byteLength} bytes, over the ${this.deps.limits.maxFrameBytes} limit`), ref)
     }
@@ -180,6 +181,7 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
         expires_at: principal.expiresAt,
         server_time: Date.now(),
         node: this.deps.nodeId,
+        protocol: PROTOCOL_VERSION,
       })
       const queued = this.queued.splice(0)
       for (const f of queued) if (!this.isClosed) this.dispatch(f)
@@ -211,6 +213,7 @@ export class Session implements SocketSession, FeedListener, RegisteredSession {
         expires_at: principal.expiresAt,
         server_time: Date.now(),
         node: this.deps.nodeId,
+        protocol: PROTOCOL_VERSION,
       })
     } catch (err) {
       this.closeWith(err instanceof HubError && err.code === 'forbidden' ? 'forbidden' : 'unauthorized', (err as Error).message, ref)

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import type * as Uws from 'uWebSockets.js'
 import { CLOSE } from '../../protocol/errors.ts'
 import type { Connection, SocketSession, TransportOptions, TransportServer } from './connection.ts'
@@ -41,6 +42,10 @@ export async function startUwsServer(uws: UwsModule, opts: TransportOptions): Pr
     upgrade: (res, req, context) => {
       if (!accepting) {
         res.writeStatus('503 Service Unavailable').end()
+        return
+      }
+      if (opts.upgradeAllowed && !opts.upgradeAllowed(req.getHeader('origin') || undefined, req.getHeader('host') || undefined)) {
+        res.writeStatus('403 Forbidden').writeHeader('content-type', 'application/json').end('{"error":{"code":"forbidden","message":"this origin may not open sockets on this hub"}}')
         return
       }
       const data: SocketData = { remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(), closed: false }
@@ -140,12 +145,22 @@ function serveHttp(res: Uws.HttpResponse, req: Uws.HttpRequest, opts: TransportO
   // HttpRequest lives only until the first await: read everything now.
   const method = req.getCaseSensitiveMethod().toUpperCase()
   const query = req.getQuery()
-  const url = `http://${req.getHeader('host') || 'localhost'}${req.getUrl()}${query ? `?${query}` : ''}`
+  const url = requestUrl(req.getHeader('host'), `${req.getUrl()}${query ? `?${query}` : ''}`)
   const headers = new Headers()
-  req.forEach((k, v) => headers.append(k, v))
+  try {
+    req.forEach((k, v) => headers.append(k, byteString(v)))
+  } catch {
+    // Anything thrown here, before the abort handler exists, would end the process: answer instead.
+    res.writeStatus('400 Bad Request').writeHeader('content-type', 'application/json').end('{"error":{"code":"bad_frame","message":"malformed request headers"}}', true)
+    return
+  }
   const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString()
   const abort = new AbortController()
-  const x: Exchange = { aborted: false, bodyDone: method === 'GET' || method === 'HEAD' }
+  // HTTP/1.1 framing: without Content-Length or Transfer-Encoding a request has no body (a
+  // preflight OPTIONS, most DELETEs); GET and HEAD bodies are never read.
+  const length = req.getHeader('content-length')
+  const framed = (length !== '' && length !== '0') || req.getHeader('transfer-encoding') !== ''
+  const x: Exchange = { aborted: false, bodyDone: method === 'GET' || method === 'HEAD' || !framed }
   res.onAborted(() => {
     x.aborted = true
     abort.abort()
@@ -158,13 +173,48 @@ function serveHttp(res: Uws.HttpResponse, req: Uws.HttpRequest, opts: TransportO
   void (async () => {
     let response: Response
     try {
-      const init = { method, headers, body, signal: abort.signal, duplex: 'half' }
-      response = await opts.fetch(new Request(url, init as RequestInit), { remoteAddress })
+      response = await opts.fetch(webRequest(url, method, { headers, body, signal: abort.signal, duplex: 'half' } as RequestInit), { remoteAddress })
     } catch {
       response = new Response('{"error":{"code":"internal","message":"internal error"}}', { status: 500, headers: { 'content-type': 'application/json' } })
     }
     await writeResponse(res, response, x)
   })()
+}
+
+/**
+ * The request's URL for the router. The Host header is the client's to write: one that makes no
+ * URL ("a b", "[::1") falls back to localhost rather than failing the request (the router only
+ * reads the path).
+ */
+function requestUrl(host: string, target: string): string {
+  for (const origin of [`http://${host || 'localhost'}`, 'http://localhost']) {
+    try {
+      return new URL(origin + target).href
+    } catch {}
+  }
+  return 'http://localhost/'
+}
+
+/**
+ * uWS hands header values over decoded as UTF-8, while a fetch Headers value must be a byte
+ * string: a header with a character above U+00FF (or bytes that are not UTF-8, which uWS turns
+ * into U+FFFD) would make Headers throw, outside any handler, and take the process down. Such a
+ * value is passed as its UTF-8 bytes, one character per byte, as node's own HTTP server does.
+ */
+function byteString(value: string): string {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) > 0xff) return Buffer.from(value, 'utf8').toString('latin1')
+  return value
+}
+
+/** Methods fetch's Request refuses to carry; the router still has to see them to answer 405. */
+const FORBIDDEN_BY_FETCH: ReadonlySet<string> = new Set(['CONNECT', 'TRACE', 'TRACK'])
+
+/** A web Request for the router. One with a method fetch forbids carries it bodiless, on a GET. */
+function webRequest(url: string, method: string, init: RequestInit): Request {
+  if (!FORBIDDEN_BY_FETCH.has(method)) return new Request(url, { ...init, method })
+  const body = init.body as ReadableStream<Uint8Array> | undefined
+  body?.cancel().catch(() => {}) // whatever was sent is drained and dropped
+  return Object.defineProperty(new Request(url, { headers: init.headers, signal: init.signal, method: 'GET' }), 'method', { value: method })
 }
 
 function requestBody(res: Uws.HttpResponse, x: Exchange): ReadableStream<Uint8Array> {
@@ -214,7 +264,7 @@ function requestBody(res: Uws.HttpResponse, x: Exchange): ReadableStream<Uint8Ar
  */
 async function writeResponse(res: Uws.HttpResponse, response: Response, x: Exchange): Promise<void> {
   const head = () => {
-    res.writeStatus(`${response.status} ${response.statusText || 'OK'}`)
+    res.writeStatus(`${response.status} ${STATUS_CODES[response.status] ?? 'Unknown'}`)
     response.headers.forEach((value, key) => {
       if (key !== 'content-length') res.writeHeader(key, value)
     })

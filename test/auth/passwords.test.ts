@@ -52,3 +52,34 @@ t.test('hashing runs off the event loop', async (t) => {
   clearInterval(timer)
   t.ok(ticks > 0, 'timers fired while hashing')
 })
+
+t.test('new passwords: common, repetitive, sequential and username-like ones are refused, naming the rule', async (t) => {
+  const { newPasswordProblem, checkNewPassword } = await import('../../src/auth/passwords.ts')
+  const refused: Array<[string, string, RegExp]> = [
+    ['password', 'ada', /most common/],
+    ['Password1!', 'ada', /most common/],
+    ['iloveyou123', 'ada', /most common/],
+    ['!!dragon2024', 'ada', /most common/],
+    ['aaaaaaaa', 'ada', /too few characters/],
+    ['abababababab', 'ada', /too few characters/],
+    ['abcdefghij', 'ada', /sequence/],
+    ['98765432', 'ada', /most common|sequence/],
+    ['ada_lovelace', 'ada_lovelace', /is the username/],
+    ['ecalevol_ada', 'ada_lovelace', /is the username/],
+    ['ADA_LOVELACE', 'ada_lovelace', /is the username/],
+    ['my-ada_lovelace-pw', 'ada_lovelace', /contains the username/],
+    ['zorbquint', 'zorbquint_88', /contains the username/], // the username holds the password
+    ['my synchub password', 'ada', /service/],
+  ]
+  for (const [password, username, rule] of refused) t.match(await newPasswordProblem(password, { username }), rule, `${password} (user ${username})`)
+  const accepted: Array<[string, string]> = [
+    ['correct horse battery', 'user1_abcde'],
+    ['correct horse', 'ada'],
+    ['tidal-orbit-marmalade', 'root'],
+    ['Zq8#mW2!pL', 'ada'],
+    ['ada lovelace wrote the first program', 'ada'], // a 3-letter name is only refused when it is the whole password
+    ['mot de passé sûr vraiment', 'ada'],
+  ]
+  for (const [password, username] of accepted) t.equal(await newPasswordProblem(password, { username }), undefined, `${password} (user ${username}) passes`)
+  await t.rejects(checkNewPassword('password', { username: 'ada' }), { code: 'weak_password', message: /^password: it is one of the most common passwords/ })
+})

@@ -32,9 +32,9 @@ t.test('devices on different nodes get every change exactly once, in seq order',
 })
 
 t.test('disabling a user on one node closes its sockets on every node', async (t) => {
-  const cluster = await startCluster(t, 2, { SYNCHUB_ADMIN_USERNAME: 'root', SYNCHUB_ADMIN_PASSWORD: 'root-password-123' })
+  const cluster = await startCluster(t, 2, { SYNCHUB_ADMIN_USERNAME: 'root', SYNCHUB_ADMIN_PASSWORD: 'tidal-orbit-marmalade' })
   if (!cluster) return
-  const admin = await cluster.nodes[0]!.admin('root', 'root-password-123')
+  const admin = await cluster.nodes[0]!.admin('root', 'tidal-orbit-marmalade')
   const alice = await cluster.nodes[0]!.newUser()
   const onZero = await cluster.connect(0, alice.token, 'phone')
   const onOne = await cluster.connect(1, alice.token, 'pc')

@@ -4,7 +4,7 @@ import { decodeFrame, encodeMsgpack, type Encoding } from '../../protocol/codec.
 import { HubError, isErrorCode } from '../../protocol/errors.ts'
 import { parseClientFrame, refOf } from '../../protocol/validate.ts'
 import { eachHub, messagePut, waitUntil, type TestUser } from '../helpers/hub.ts'
-import { frameLike, invalidFrame } from '../protocol/arbitraries.ts'
+import { badTextFrame, frameLike, invalidFrame } from '../protocol/arbitraries.ts'
 
 /** One junk frame and the answer the protocol layer says the hub owes it. */
 interface Junk {
@@ -27,6 +27,16 @@ function expected(data: Uint8Array | string): Omit<Junk, 'data'> | undefined {
   }
 }
 
+/** The refusal message the protocol layer gives a frame. */
+function messageOf(data: Uint8Array | string): string {
+  try {
+    parseClientFrame(decodeFrame(data, typeof data !== 'string'))
+    return ''
+  } catch (err) {
+    return (err as Error).message
+  }
+}
+
 // ws sends text as UTF-8, so a lone surrogate arrives as U+FFFD: predict on what arrives.
 const asSent = (s: string) => Buffer.from(s, 'utf8').toString('utf8')
 
@@ -38,6 +48,8 @@ function junkSample(seed: number, count: number): Junk[] {
     invalidFrame.map((f) => encodeMsgpack(f)),
     invalidFrame.map((f) => asSent(JSON.stringify(f))),
     frameLike.map((f) => encodeMsgpack(f)),
+    // Lone surrogates, NUL and bytes that are not UTF-8 in any field, record data included.
+    { arbitrary: badTextFrame(encodeMsgpack).map((b) => b.data), weight: 2 },
   )
   const junk: Junk[] = []
   for (const data of fc.sample(arb, { seed, numRuns: count * 2 })) {
@@ -70,6 +82,8 @@ t.test('a live hub answers random junk with coded errors and stores nothing', as
   t.equal(junk.length, 400, 'the sample holds 400 refusable frames')
   const kinds = new Set(junk.map((j) => j.code))
   t.ok(kinds.has('bad_frame') && kinds.has('invalid'), 'both undecodable and schema-invalid frames are in the sample')
+  const badText = junk.filter((j) => j.code === 'invalid' && /surrogate|UTF-8|NUL/.test(messageOf(j.data)))
+  t.ok(badText.length >= 40, `bad text is in the sample (${badText.length} frames)`)
 
   eachHub(
     t,

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { collect, eachHub, messagePut, waitUntil } from '../helpers/hub.ts'
+import { PROTOCOL_VERSION } from '../../protocol/version.ts'
 
 t.test('an access token expiring on a live socket ends it unless refreshed', async (t) => {
   eachHub(
@@ -8,6 +9,7 @@ t.test('an access token expiring on a live socket ends it unless refreshed', asy
       const alice = await h.newUser()
       const c = await alice.connect('phone')
       t.ok(c.auth.expires_at - Date.now() <= 4000, 'auth_ok tells when the token expires')
+      t.equal(c.auth.protocol, PROTOCOL_VERSION, 'and which protocol version the hub speaks')
       const bye: any[] = []
       c.on('bye', (f) => bye.push(f))
       t.equal(await c.closed(), 4401, 'closed 4401 when the token expires')
@@ -21,7 +23,7 @@ t.test('an access token expiring on a live socket ends it unless refreshed', asy
       await new Promise((r) => setTimeout(r, 1100))
       const again = await alice.rest.login(alice.username, alice.password)
       const reply = (await d.refresh(again.access_token)) as any
-      t.match(reply, { t: 'auth_ok', device_id: 'tablet' }, 'refresh answers auth_ok')
+      t.match(reply, { t: 'auth_ok', device_id: 'tablet', protocol: PROTOCOL_VERSION }, 'refresh answers auth_ok, with the protocol version')
       t.ok(reply.expires_at > d.auth.expires_at, 'with the new expiry')
       await new Promise((r) => setTimeout(r, Math.max(0, d.auth.expires_at + 500 - Date.now())))
       t.equal(d.closeCode, undefined, 'still open past the first token’s expiry')
@@ -36,7 +38,7 @@ t.test('disabling a user closes its live sockets and refuses it everywhere', asy
   eachHub(
     t,
     async (t, h) => {
-      const admin = await h.admin('root', 'root-password-123')
+      const admin = await h.admin('root', 'tidal-orbit-marmalade')
       const alice = await h.newUser()
       const c = await alice.connect('phone')
       const bye: any[] = []
@@ -47,7 +49,7 @@ t.test('disabling a user closes its live sockets and refuses it everywhere', asy
       await t.rejects(alice.rest.pull(), { status: 403 } as unknown as Error, 'REST refuses the disabled user')
       await t.rejects(alice.connect('pc'), { code: 'forbidden' }, 'sockets refuse the disabled user')
     },
-    { env: { SYNCHUB_ADMIN_USERNAME: 'root', SYNCHUB_ADMIN_PASSWORD: 'root-password-123' } },
+    { env: { SYNCHUB_ADMIN_USERNAME: 'root', SYNCHUB_ADMIN_PASSWORD: 'tidal-orbit-marmalade' } },
   )
 })
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { Logger } from 'pino'
 import type { Test } from 'tap'
 import { startHub, type Hub } from '../../src/hub.ts'
 import { systemClock, type Clock } from '../../src/time/clock.ts'
@@ -53,7 +54,7 @@ export interface TestHub {
 export const TEST_SECRET = 'test-secret-0123456789-abcdefghijklmnop'
 
 
-export async function startTestHub(variant: HubVariant, env: Record<string, string> = {}, opts: { clock?: Clock } = {}): Promise<TestHub> {
+export async function startTestHub(variant: HubVariant, env: Record<string, string> = {}, opts: { clock?: Clock; log?: Logger } = {}): Promise<TestHub> {
   // A DATABASE_URL in env joins an existing database (several nodes of one cluster).
   const pgSchema = variant.store === 'postgres' && !env.DATABASE_URL ? await freshPostgresSchema() : undefined
   const config = loadConfig({
@@ -69,7 +70,7 @@ export async function startTestHub(variant: HubVariant, env: Record<string, stri
     ...env,
   })
   const db = variant.store === 'pglite' ? await migratedPglite() : undefined
-  const hub = await startHub(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), { db, clock: opts.clock, passwordParams: TEST_SCRYPT })
+  const hub = await startHub(config, opts.log ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), { db, clock: opts.clock, passwordParams: TEST_SCRYPT })
   const wsUrl = hub.url.replace(/^http/, 'ws') + '/v1/ws'
   const clients = new Set<SyncClient>()
   let n = 0

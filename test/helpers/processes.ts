@@ -7,13 +7,12 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { connect } from 'node:net'
 import type { Test } from 'tap'
-import { SyncClient } from '../../src/client/socket-client.ts'
-import type { ByeFrame, ChangesFrame } from '../../protocol/frames.ts'
-import type { Op, Result } from '../../protocol/ops.ts'
+import { HubSocket } from '../../src/client/hub-socket.ts'
+import { SyncClient } from '../../src/client/node.ts'
+import type { ByeFrame } from '../../protocol/frames.ts'
 import { httpRequest, startHubCluster, type ExitInfo, type HubNode } from '../../scripts/cluster.ts'
 import { freePort } from '../../scripts/free-port.ts'
 import { TEST_REDIS_URL, freshPostgresSchema, postgresAvailable, redisAvailable } from './services.ts'
-import { messagePut } from './ops.ts'
 import { waitUntil } from './wait.ts'
 
 export { httpRequest, waitUntil, type HubNode }
@@ -40,7 +39,7 @@ export interface ProcCluster {
   /** A device of `user` whose first socket goes to node `node` (subscribed from 0). */
   device(user: ProcUser, id: string, node: number, opts?: DeviceOptions): Promise<Device>
   /** A bare socket of `user` as device `deviceId` on node `node` (closed in teardown). */
-  connect(node: number, user: ProcUser, deviceId: string): Promise<SyncClient>
+  connect(node: number, user: ProcUser, deviceId: string): Promise<HubSocket>
   /** A REST call with the user's token on node `node`. */
   rest(node: number, method: string, path: string, opts?: { user?: ProcUser; body?: unknown; deviceId?: string; timeoutMs?: number }): Promise<{ status: number; json: any }>
   /** The sum of a Prometheus metric over its labels on node `node`; undefined when absent. */
@@ -60,7 +59,7 @@ export async function startProcCluster(
     return undefined
   }
   const schema = await freshPostgresSchema()
-  const sockets = new Set<SyncClient>()
+  const sockets = new Set<HubSocket>()
   const devices = new Set<Device>()
   let cluster: Awaited<ReturnType<typeof startHubCluster>> | undefined
   const killAll = () => cluster?.killAll()
@@ -125,13 +124,13 @@ export async function startProcCluster(
       return { id: reg.json.user.id, username, token: login.json.access_token }
     },
     async device(user, id, node, o) {
-      const d = new Device(nodes, user, id, o)
+      const d = new Device(nodes, user, id, node, o)
       devices.add(d)
-      await d.open(node)
+      await d.open()
       return d
     },
     async connect(node, user, deviceId) {
-      const c = await SyncClient.connect(nodes[node]!.wsUrl, { token: user.token, device: { id: deviceId }, timeoutMs: 5000 })
+      const c = await HubSocket.connect(nodes[node]!.wsUrl, { token: user.token, device: { id: deviceId }, timeoutMs: 5000 })
       sockets.add(c)
       return c
     },
@@ -245,16 +244,18 @@ export interface AckedOp {
 }
 
 /**
- * A device as the app would be: one socket, resumed on another node by cursor (sub since =
- * the last `to` received) when it ends; an outbox whose op is resent with the same mid until
- * acked. Records everything it receives across sockets for the assertions.
+ * A device as an app would run it: the SDK's SyncClient, its first socket on node `node` and
+ * the other nodes tried in turn when one is lost (reconnect by cursor, outbox replayed with the
+ * same mids). What the hub sent is recorded from the raw frames of each socket, before the SDK
+ * dedupes anything, so a hub that sent a change twice or out of order is still caught. REST
+ * fallback is off: these tests measure the hub's sockets.
  */
 export class Device {
   readonly seqs: number[] = []
   readonly idAt = new Map<number, string>()
   /** Frames whose `from` was not the previous `to` (across sockets). */
   readonly chainBreaks: string[] = []
-  /** Each bye the device was told, with how many of its pushes were acked by then. */
+  /** Each bye with how many of this device's pushes were acked when it came. */
   readonly byes: Array<{ node: string; frame: ByeFrame; acked: number }> = []
   readonly closes: Array<{ node: string; code: number }> = []
   readonly acked: AckedOp[] = []
@@ -262,134 +263,109 @@ export class Device {
   readonly failures: string[] = []
   /** Node ids of every socket, in order. */
   readonly visited: string[] = []
+  /** `to` of the last `changes` frame received. */
   cursor = 0
-  private mid = 0
-  private socket: SyncClient | undefined
+  private pushed = 0
   private current: HubNode | undefined
-  private session: Promise<SyncClient> = Promise.reject(new Error('not connected'))
-  private closedByUs = false
+  private readonly sends = new Map<number, number>()
+  readonly client: SyncClient
 
   constructor(
     private readonly nodes: HubNode[],
     readonly user: ProcUser,
     readonly id: string,
+    first: number,
     private readonly opts: DeviceOptions = {},
   ) {
-    this.session.catch(() => {})
+    const order = nodes.map((_, k) => nodes[(first + k) % nodes.length]!)
+    const nodeOf = (url: string) => order.find((n) => url.startsWith(n.url.replace(/^http/, 'ws')) || url.startsWith(n.url))
+    this.client = new SyncClient({
+      url: order.map((n) => n.url),
+      auth: { getToken: async () => user.token },
+      device: { id },
+      reconnect: { baseMs: 50, maxMs: 500 },
+      fallbackAfter: Number.POSITIVE_INFINITY,
+      handshakeTimeoutMs: 5000,
+    })
+    this.client.on('frame', ({ frame, url }) => {
+      if (frame.t !== 'changes') return
+      const node = nodeOf(url)?.id ?? url
+      if (frame.from !== this.cursor) this.chainBreaks.push(`${node}: from ${frame.from} after ${this.cursor}`)
+      for (const c of frame.items) {
+        this.seqs.push(c.seq)
+        this.idAt.set(c.seq, c.id)
+      }
+      this.cursor = frame.to
+    })
+    this.client.on('connection', (e) => {
+      const node = nodeOf(e.url)
+      if (e.event === 'open') {
+        this.current = node
+        this.visited.push(node?.id ?? e.url)
+        return
+      }
+      if (e.bye) this.byes.push({ node: node?.id ?? e.url, frame: e.bye, acked: this.acked.length })
+      this.closes.push({ node: node?.id ?? e.url, code: e.code })
+      if (this.opts.reconnect === false) void this.client.stop()
+    })
+    this.client.on('sent', ({ mids }) => {
+      for (const mid of mids) this.sends.set(mid, (this.sends.get(mid) ?? 0) + 1)
+    })
   }
 
   get node(): HubNode | undefined {
     return this.current
   }
 
-  async open(node: number): Promise<void> {
-    this.session = this.connectTo(this.nodes[node]!)
-    await this.session
+  /** Starts the client; resolves once its first subscription is synced (rejects if the first socket ends before). */
+  async open(): Promise<void> {
+    await this.client.start()
+    await new Promise<void>((resolve, reject) => {
+      const offs = [
+        this.client.on('synced', () => (offs.forEach((f) => f()), resolve())),
+        this.client.on('status', (s) => s === 'stopped' && (offs.forEach((f) => f()), reject(new Error(`${this.id}: stopped before it synced`)))),
+        this.client.on('connection', (e) => {
+          if (e.event === 'close' && this.opts.reconnect === false) (offs.forEach((f) => f()), reject(new Error(`${this.id}: the socket closed (${e.code}) before it synced`)))
+        }),
+        this.client.on('error', (e) => {
+          if (this.opts.reconnect === false && e.code === 'unavailable') (offs.forEach((f) => f()), reject(new Error(`${this.id}: ${e.message}`)))
+        }),
+      ]
+    }).catch(async (err) => {
+      await this.client.stop()
+      throw err
+    })
   }
 
-  /** Pushes one message, resending it (same mid) until acked; resolves with the ack. */
+  /** Pushes one message through the outbox; resolves with its ack. */
   async push(id: string, onSent?: () => void): Promise<AckedOp> {
-    const op: Op = messagePut(++this.mid, id, 'c1', `message ${id}`)
-    for (let sends = 1; ; sends++) {
-      if (sends > 20) throw new Error(`${this.id}: mid ${op.mid} still unacked after 20 sends: ${this.failures.slice(-3).join('; ')}`)
-      const client = await this.session
-      try {
-        const pending = client.push([op])
-        onSent?.()
-        onSent = undefined
-        const result = (await pending).results[0] as Result
-        if (!result.ok) this.failures.push(`mid ${op.mid}: ${result.code} ${result.message}`)
-        else if (result.seq === undefined) this.failures.push(`mid ${op.mid}: ok without a seq ${JSON.stringify(result)}`)
-        const acked = { mid: op.mid, id, seq: (result.ok && result.seq) || -1, dup: result.ok && result.dup === true, sends }
-        this.acked.push(acked)
-        return acked
-      } catch (err) {
-        if (this.closedByUs) throw err
-        if ((err as { code?: string }).code) {
-          // The hub refused the request (unavailable…): nothing was applied; retry.
-          this.failures.push(`mid ${op.mid}: refused ${(err as Error).message}`)
-          await new Promise((r) => setTimeout(r, 100))
-        } else if (client === this.socket && client.closeCode === undefined) {
-          // No answer in time on a socket still open: drop it and resume elsewhere.
-          client.kill()
-          await client.closed()
-        }
-      }
+    const { mid, result } = await this.client.enqueue({ op: 'put', collection: 'messages', id, data: { conversation_id: 'c1', role: 'user', content: `message ${id}` } })
+    if (onSent) {
+      const off = this.client.on('sent', ({ mids }) => mids.includes(mid) && (off(), onSent()))
+    }
+    try {
+      const r = await result
+      if (!r.ok) throw new Error('not ok')
+      if (r.seq === undefined) this.failures.push(`mid ${mid}: ok without a seq ${JSON.stringify(r)}`)
+      const acked = { mid, id, seq: r.seq ?? -1, dup: r.dup === true, sends: this.sends.get(mid) ?? 0 }
+      this.acked.push(acked)
+      return acked
+    } catch (err) {
+      this.failures.push(`mid ${mid}: ${(err as { code?: string }).code ?? ''} ${(err as Error).message}`)
+      throw err
     }
   }
 
   /** Pushes `count` messages one after another with `pauseMs` between them. */
   async pushMany(count: number, pauseMs: number, onSent?: (k: number) => void): Promise<void> {
     for (let k = 0; k < count; k++) {
-      await this.push(`${this.id}-${this.mid + 1}`, onSent && (() => onSent(k)))
+      await this.push(`${this.id}-${++this.pushed}`, onSent && (() => onSent(k)))
       if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs))
     }
   }
 
   close(): void {
-    this.closedByUs = true
-    this.socket?.kill()
-  }
-
-  private async connectTo(node: HubNode): Promise<SyncClient> {
-    const client = await SyncClient.connect(node.wsUrl, { token: this.user.token, device: { id: this.id }, timeoutMs: 5000 })
-    if (this.closedByUs) {
-      client.kill()
-      throw new Error('device closed')
-    }
-    let bye: ByeFrame | undefined
-    client.on('changes', (f: ChangesFrame) => {
-      if (f.from !== this.cursor) this.chainBreaks.push(`${node.id}: from ${f.from} after ${this.cursor}`)
-      for (const c of f.items) {
-        this.seqs.push(c.seq)
-        this.idAt.set(c.seq, c.id)
-      }
-      this.cursor = f.to
-    })
-    client.on('bye', (f: ByeFrame) => {
-      bye = f
-      this.byes.push({ node: node.id, frame: f, acked: this.acked.length })
-    })
-    client.on('close', (code: number) => {
-      this.closes.push({ node: node.id, code })
-      if (client !== this.socket || this.closedByUs || this.opts.reconnect === false) return
-      // A draining node asks for a pause below retry_ms before reconnecting elsewhere.
-      const pause = bye?.retry_ms !== undefined ? Math.random() * bye.retry_ms : 0
-      this.session = this.reconnect(node, pause)
-      this.session.catch(() => {})
-    })
-    try {
-      await client.subscribe(this.cursor)
-    } catch (err) {
-      client.kill()
-      throw err
-    }
-    // Only a resumed socket becomes the device's: the close of one that failed on the way is
-    // the reconnect loop's business, not a reason to start a second loop.
-    if (client.closeCode !== undefined) throw new Error(`${node.id} closed the socket during the resume`)
-    this.socket = client
-    this.current = node
-    this.visited.push(node.id)
-    return client
-  }
-
-  /** Tries the other nodes in turn (then any) until one takes the socket and the resume. */
-  private async reconnect(from: HubNode, pauseMs: number): Promise<SyncClient> {
-    await new Promise((r) => setTimeout(r, pauseMs))
-    const deadline = Date.now() + 30_000
-    for (let round = 0; Date.now() < deadline; round++) {
-      for (let k = 1; k <= this.nodes.length; k++) {
-        const node = this.nodes[(from.index + k) % this.nodes.length]!
-        if (this.closedByUs) throw new Error('device closed')
-        try {
-          return await this.connectTo(node)
-        } catch {
-          // down, draining or busy: the next one
-        }
-      }
-      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** round, 500)))
-    }
-    throw new Error(`${this.id}: no node took the socket within 30 s`)
+    void this.client.stop()
   }
 }
 
@@ -414,12 +390,12 @@ export function streamProblems(d: Device, head: number, acked: AckedOp[]): strin
   return problems
 }
 
-/** How the node's current process ended, or undefined if it still runs after `ms` (a liveness bound). */
-export async function exitWithin(node: HubNode, ms: number): Promise<ExitInfo | undefined> {
+/** How the node's current process ended and how long after `since`, or undefined if it still runs after `ms`. */
+export async function exitWithin(node: HubNode, ms: number, since = Date.now()): Promise<(ExitInfo & { ms: number }) | undefined> {
   let timer: NodeJS.Timeout | undefined
   const info = await Promise.race([node.exited, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))])
   clearTimeout(timer)
-  return info
+  return info && { ...info, ms: Date.now() - since }
 }
 
 /** Waits until each device reached its user's head, then checks every stream in full. */

@@ -65,7 +65,7 @@ t.test('migrate and create-admin against Postgres', async (t) => {
   t.equal(await again.exited, 0)
   t.match(again.output(), /schema is up to date/, 'a second run applies nothing')
 
-  const admin = synchub(['create-admin', 'root'], env, 'root-password-123\n')
+  const admin = synchub(['create-admin', 'root'], env, 'tidal-orbit-marmalade\n')
   t.equal(await admin.exited, 0, admin.output())
   const client = new pg.Client({ connectionString: schema.url })
   await client.connect()
@@ -73,7 +73,7 @@ t.test('migrate and create-admin against Postgres', async (t) => {
   await client.end()
   t.equal(rows.length, 1)
   t.equal(rows[0].role, 'admin')
-  t.notMatch(rows[0].password_hash, /root-password-123/, 'the password is stored hashed')
+  t.notMatch(rows[0].password_hash, /tidal-orbit-marmalade/, 'the password is stored hashed')
   const short = synchub(['create-admin', 'root'], env, 'short\n')
   t.equal(await short.exited, 2, 'a short password is refused')
 })

@@ -77,3 +77,21 @@ t.test('declared collections are validated with the rest', async (t) => {
   t.match(problemsOf({ SYNCHUB_COLLECTIONS: '[{"name":"Bad Name","scope":"x"}]' }), [/SYNCHUB_COLLECTIONS/])
   t.match(problemsOf({ SYNCHUB_SECRET: SECRET, SYNCHUB_COLLECTIONS: '[{"name":"messages","scope":"x"}]' }), [/messages is declared twice or is built in/], 'a built-in name cannot be taken')
 })
+
+t.test('browser origins, the metrics token and the metrics port', async (t) => {
+  const base = { SYNCHUB_DATA_DIR: 'memory://' }
+  const none = loadConfig(base)
+  t.strictSame([none.corsOrigins, none.metricsToken, none.metricsPort], [[], undefined, undefined], 'none by default')
+  const set = loadConfig({ ...base, SYNCHUB_CORS_ORIGINS: ' https://app.example.com, http://localhost:3000 ', SYNCHUB_METRICS_TOKEN: 'metrics-token-0123456789', SYNCHUB_METRICS_PORT: '9090' })
+  t.strictSame(set.corsOrigins, ['https://app.example.com', 'http://localhost:3000'])
+  t.equal(set.metricsToken, 'metrics-token-0123456789')
+  t.equal(set.metricsPort, 9090)
+  for (const origin of ['*', 'https://app.example.com/', 'https://app.example.com/path', 'ftp://files.example.com', 'app.example.com', 'https://app.example.com:443']) {
+    const err = t.throws(() => loadConfig({ ...base, SYNCHUB_CORS_ORIGINS: origin }), `${origin} is not an origin`) as ConfigError
+    t.match(err.problems, [/SYNCHUB_CORS_ORIGINS: .*not an origin/])
+  }
+  const both = t.throws(() => loadConfig({ ...base, SYNCHUB_METRICS_TOKEN: 'short', PORT: '9090', SYNCHUB_METRICS_PORT: '9090' })) as ConfigError
+  t.match(both.problems, [/SYNCHUB_METRICS_TOKEN: must be 16 to 256/])
+  const samePort = t.throws(() => loadConfig({ ...base, PORT: '9090', SYNCHUB_METRICS_PORT: '9090' })) as ConfigError
+  t.match(samePort.problems, [/SYNCHUB_METRICS_PORT: must differ from PORT/])
+})

@@ -1,7 +1,9 @@
 // The operator files (k8s/, Dockerfile) checked against the code they deploy: routes, ports,
 // settings, the drain deadline, the image's user and entrypoint. Nothing here needs a cluster.
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
@@ -234,7 +236,7 @@ t.test('pods run as a fixed non-root user on a read-only root filesystem', async
     t.ok(c.securityContext?.capabilities?.drop?.includes('ALL'), `${c.name}: drops all capabilities`)
     t.notOk(c.securityContext?.capabilities?.add?.length, `${c.name}: adds none back`)
     t.equal(sc.seccompProfile?.type, 'RuntimeDefault', `${c.name}: seccomp RuntimeDefault`)
-    // Node writes to the OS temp dir (tsx's compile cache): it must be a writable emptyDir.
+    // Node and its libraries write to the OS temp dir: it must be a writable emptyDir.
     const tmp = (c.volumeMounts ?? []).find((m: Obj) => m.mountPath === '/tmp')
     const volume = (podSpecs[i].volumes ?? []).find((v: Obj) => v.name === tmp?.name)
     t.ok(volume?.emptyDir, `${c.name}: /tmp is an emptyDir`)
@@ -259,20 +261,39 @@ t.test('the image runs the synchub command; the Deployment serves and the Job mi
   for (const command of ['serve', 'migrate']) t.match(help.stdout, new RegExp(`^\\s+${command}\\s`, 'm'), `synchub knows ${command}`)
 })
 
-t.test('the Dockerfile builds a slim glibc image from production dependencies', async (t) => {
+t.test('the Dockerfile builds the hub in one stage and runs the compiled output on production dependencies', async (t) => {
   t.match(docker.from.at(-1), /^node:20-bookworm-slim\b/, 'the runtime is node:20-bookworm-slim (glibc for uWebSockets.js)')
-  t.ok(docker.from.length >= 2, 'multi-stage')
+  t.ok(docker.from.length >= 3, 'multi-stage: build, deps, runtime')
+  t.ok(docker.all.some((s) => s.op === 'RUN' && /npm run build\b/.test(s.arg)), 'a stage runs `npm run build`')
   t.ok(docker.all.some((s) => s.op === 'RUN' && /npm ci\b.*--omit=dev/.test(s.arg)), 'dependencies from `npm ci --omit=dev`')
   const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8'))
-  t.ok(pkg.dependencies.tsx, 'tsx is a production dependency (the runtime runs TypeScript through it)')
+  t.notOk(pkg.dependencies.tsx, 'tsx is not a production dependency (the hub runs compiled)')
+  t.ok(pkg.devDependencies.tsx, 'it stays a development and test tool')
+  t.ok(docker.runtime.some((s) => s.op === 'COPY' && /^--from=build\s+\/app\/dist\s+\.\/dist$/.test(s.arg)), 'the runtime takes dist/ from the build stage')
   const copied = docker.runtime
     .filter((s) => s.op === 'COPY' && !s.arg.startsWith('--from'))
     .flatMap((s) => s.arg.split(/\s+/).slice(0, -1))
-  t.ok(copied.length > 0, 'the runtime copies sources')
   for (const src of copied) t.ok(existsSync(ROOT + src), `COPY ${src}: it exists`)
-  for (const needed of ['bin', 'src', 'protocol', 'migrations', 'package.json']) t.ok(copied.includes(needed), `the image has ${needed}`)
+  for (const needed of ['bin', 'package.json']) t.ok(copied.includes(needed), `the image has ${needed}`)
+  for (const source of ['src', 'protocol']) t.notOk(copied.includes(source), `the runtime has no ${source}/ (TypeScript)`)
+  const built = docker.all.filter((s) => s.op === 'COPY' && !s.arg.startsWith('--from')).flatMap((s) => s.arg.split(/\s+/).slice(0, -1))
+  for (const needed of ['src', 'protocol', 'migrations', 'scripts', 'tsconfig.build.json']) t.ok(built.includes(needed), `the build stage has ${needed}`)
   const ignored = readFileSync(`${ROOT}.dockerignore`, 'utf8').split('\n').map((l) => l.trim())
   t.ok(ignored.includes('node_modules'), "the host's node_modules stay out of the build context")
   t.ok(ignored.includes('.env'), 'and so do local secrets')
-  for (const src of copied) t.notOk(ignored.includes(src), `${src} is not ignored`)
+  for (const src of built) t.notOk(ignored.includes(src), `${src} is not ignored`)
+})
+
+t.test("the image's files alone run the hub: bin/, dist/ and package.json, without TypeScript or tsx", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'synchub-image-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  for (const part of ['bin', 'dist', 'package.json']) cpSync(ROOT + part, join(dir, part), { recursive: true })
+  // The production modules without tsx: a loader could not sneak in.
+  mkdirSync(join(dir, 'node_modules'))
+  for (const name of readdirSync(`${ROOT}node_modules`)) if (name !== 'tsx' && name !== '.bin') symlinkSync(`${ROOT}node_modules/${name}`, join(dir, 'node_modules', name))
+  const env = { PATH: process.env.PATH, SYNCHUB_DATA_DIR: join(dir, 'data') }
+  const migrate = spawnSync(process.execPath, ['bin/synchub.js', 'migrate'], { cwd: dir, encoding: 'utf8', env })
+  t.equal(migrate.status, 0, `synchub migrate ran from dist/: ${migrate.stderr.slice(-300)}`)
+  t.match(migrate.stdout, /applied: 0001_init/, 'the migrations travel with dist/')
+  t.notOk(existsSync(join(dir, 'src')), 'no TypeScript sources in the image')
 })

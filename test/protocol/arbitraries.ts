@@ -97,3 +97,75 @@ export const frameLike: fc.Arbitrary<Record<string, unknown>> = fc
     }),
   )
   .map(([t, rest]) => ({ t, ...rest }))
+
+// ---- text that is not well-formed, and NUL ---------------------------------------------------
+
+/** Where a frame holds text: every string value and every map key (`key: true`), record data included. */
+export interface TextSite {
+  path: Array<string | number>
+  key: boolean
+}
+
+export function textSites(value: unknown, path: Array<string | number> = []): TextSite[] {
+  if (typeof value === 'string') return [{ path, key: false }]
+  if (value === null || typeof value !== 'object') return []
+  const entries = Array.isArray(value) ? value.map((v, i) => [i, v] as const) : Object.entries(value)
+  return entries.flatMap(([k, v]) => [...(typeof k === 'string' ? [{ path: [...path, k], key: true }] : []), ...textSites(v, [...path, k])])
+}
+
+/** The three kinds of bad text: a lone surrogate, NUL, bytes that are not UTF-8 (MessagePack only). */
+export type BadTextKind = 'surrogate' | 'nul' | 'utf8'
+const MARKER = '\u0001BAD\u0001' // 5 bytes, replaced in the encoded frame
+const NOT_UTF8 = [0x61, 0xed, 0xa0, 0x80, 0xff] // a surrogate encoded as a character, then a byte never in UTF-8
+
+/** `frame` with the text at `site` spoiled by `kind` (a key is renamed, a value gets the bad text appended). */
+export function spoil(frame: Record<string, unknown>, site: TextSite, kind: BadTextKind): Record<string, unknown> {
+  const bad = kind === 'surrogate' ? '\ud800' : kind === 'nul' ? '\u0000' : MARKER
+  const copy = structuredClone(frame)
+  let parent: any = copy
+  for (const k of site.path.slice(0, -1)) parent = parent[k]
+  const last = site.path.at(-1)!
+  if (site.key) {
+    const renamed = kind === 'utf8' ? MARKER : `${String(last)}${bad}`
+    const rebuilt = Object.fromEntries(Object.entries(parent).map(([k, v]) => [k === last ? renamed : k, v]))
+    for (const k of Object.keys(parent)) delete parent[k]
+    Object.assign(parent, rebuilt)
+  } else parent[last] = kind === 'utf8' ? MARKER : `${parent[last] as string}${bad}`
+  return copy
+}
+
+/** A frame with bad text at one site, encoded for the wire: `utf8` only as MessagePack, the others either way. */
+export interface BadTextFrame {
+  data: Uint8Array | string
+  binary: boolean
+  site: TextSite
+  kind: BadTextKind
+}
+
+export function encodeSpoiled(frame: Record<string, unknown>, site: TextSite, kind: BadTextKind, binary: boolean, encode: (v: unknown) => Uint8Array): BadTextFrame {
+  const spoiled = spoil(frame, site, kind)
+  if (!binary && kind !== 'utf8') return { data: JSON.stringify(spoiled), binary, site, kind }
+  const bytes = Buffer.from(encode(spoiled))
+  const at = bytes.indexOf(MARKER)
+  if (at >= 0) bytes.set(NOT_UTF8, at)
+  return { data: bytes, binary: true, site, kind }
+}
+
+/** Valid frames spoiled at one text site (any field, data included) by one kind of bad text. */
+export const badTextFrame = (encode: (v: unknown) => Uint8Array): fc.Arbitrary<BadTextFrame> =>
+  fc
+    .tuple(clientFrame.filter((f) => !JSON.stringify(f).includes('BAD')), fc.nat(), fc.constantFrom<BadTextKind>('surrogate', 'nul', 'utf8'), fc.boolean())
+    .map(([frame, pick, kind, binary]) => {
+      const sites = textSites(frame)
+      return encodeSpoiled(frame, sites[pick % sites.length]!, kind, binary, encode)
+    })
+
+/** The fields the store keeps as text (ids, device fields): NUL there is refused; elsewhere it is text like any other. */
+export function isStoredText(site: TextSite): boolean {
+  if (site.key || site.path.includes('data')) return false
+  const last = site.path.at(-1)
+  return ['id', 'conversation', 'old', 'message', 'name', 'platform'].includes(String(last))
+}
+
+/** The dotted path a refusal names: `ops.0.id`, or `ops.0.data.(a key)` for a key. */
+export const sitePath = (site: TextSite) => (site.key ? [...site.path.slice(0, -1), '(a key)'] : site.path).join('.')

@@ -168,3 +168,31 @@ t.test('record data nested too deep is refused as invalid, never overflows the s
   t.throws(() => parseClientFrame(push({ value: nest(MAX_DATA_DEPTH + 5) })), { code: 'invalid' }, 'just past the limit')
   t.throws(() => parseClientFrame(push({ value: nest(200_000) })), { code: 'invalid' }, 'absurdly deep')
 })
+
+t.test('client text must be UTF-8: short strings (the portable loop) and long ones (the strict decoder) alike', async (t) => {
+  const { parseClientFrame } = await import('../../protocol/validate.ts')
+  const frameWith = (content: string, bad: number[]) => {
+    const bytes = Buffer.from(encodeMsgpack({ t: 'push', ref: 3, ops: [{ op: 'put', mid: 1, collection: 'messages', id: 'm', data: { conversation_id: 'c', role: 'user', content } }] }))
+    bytes.set(bad, bytes.indexOf(content) + Buffer.byteLength(content) - bad.length)
+    return bytes
+  }
+  const refusal = (bytes: Uint8Array) => {
+    try {
+      parseClientFrame(decodeFrame(bytes, true))
+      return 'accepted'
+    } catch (err) {
+      return `${(err as HubError).code}: ${(err as HubError).message}`
+    }
+  }
+  {
+    for (const length of [10, 500]) {
+      const how = length > 64 ? 'decoder' : 'loop'
+      const content = 'é'.repeat(length) + 'abcd' // the bad bytes replace the ASCII tail
+      t.equal(refusal(frameWith(content, [])), 'accepted', `${how}, ${length} chars: well-formed text passes`)
+      for (const [name, bad] of [['a surrogate', [0xed, 0xa0, 0x80]], ['a lone continuation byte', [0x80]], ['an overlong NUL', [0xc0, 0x80]], ['above U+10FFFF', [0xf4, 0x90, 0x80, 0x80]], ['a cut sequence', [0x41, 0xe2, 0x82]]] as const) {
+        t.equal(refusal(frameWith(content, [...bad])), 'invalid: push: ops.0.data.content: not valid UTF-8', `${how}, ${length} chars: ${name}`)
+      }
+    }
+  }
+  t.equal(decodeFrame(frameWith('abc', [0xff]), true, false).t, 'push', 'a client of the hub reads text as it comes')
+})

@@ -16,9 +16,10 @@ t.test('every code has a close code and an HTTP status, and HubError exposes the
     [...ERROR_CODES].sort(),
     [
       'backup_invalid', 'backup_record_invalid', 'backup_truncated', 'backup_unknown_collection', 'backup_version',
-      'bad_frame', 'forbidden', 'immutable', 'internal', 'invalid', 'not_found', 'out_of_order', 'out_of_scope', 'rate_limited', 'too_large', 'unauthorized', 'unavailable',
+      'bad_frame', 'forbidden', 'immutable', 'internal', 'invalid', 'method_not_allowed', 'not_found', 'out_of_order', 'out_of_scope', 'rate_limited', 'too_large', 'unauthorized', 'unavailable',
+      'weak_password',
     ],
-    'the twelve codes of the v1 contract and the five of imports, no more, no fewer',
+    'the twelve codes of the v1 contract, the five of imports and two the hub added (405, weak passwords), no more, no fewer',
   )
   for (const code of ERROR_CODES) {
     const { close, http } = ERROR_REGISTRY[code]

@@ -6,7 +6,7 @@ import { decodeFrame, encodeMsgpack } from '../../protocol/codec.ts'
 import { HubError, isErrorCode } from '../../protocol/errors.ts'
 import { ClientFrame } from '../../protocol/frames.ts'
 import { parseClientFrame } from '../../protocol/validate.ts'
-import { clientFrame, frameLike, mutatedFrame } from './arbitraries.ts'
+import { badTextFrame, clientFrame, frameLike, isStoredText, mutatedFrame, sitePath } from './arbitraries.ts'
 
 // Fixed seeds and run counts: the same cases on every run, and the file stays around 2 s.
 const runs = (numRuns: number, seed: number) => ({ numRuns, seed, endOnFailure: true })
@@ -70,6 +70,40 @@ t.test('frames with one field mutated: a frame or a registry error', async (t) =
   )
   t.ok(refused > 1000, `most mutations are refused (${refused} of 2000)`)
 })
+
+t.test('bad text in any field: a lone surrogate or broken UTF-8 is invalid naming the field, NUL only where the store keeps text', async (t) => {
+  const counts = { surrogate: 0, nul: 0, utf8: 0, nulAccepted: 0 }
+  fc.assert(
+    fc.property(badTextFrame(encodeMsgpack), (b) => {
+      const out = receive(b.data, b.binary)
+      // Spoiling the type itself (its value or its key) leaves a frame of no known type.
+      const onType = b.site.path.length === 1 && b.site.path[0] === 't'
+      counts[b.kind]++
+      if (onType) return isDeepStrictEqual(out, { code: 'bad_frame' })
+      if (b.kind !== 'nul') {
+        if (!('code' in out) || out.code !== 'invalid') return false
+        return refusal(b.data, b.binary).includes(`${sitePath(b.site)}: ${b.kind === 'utf8' || b.binary ? 'not valid UTF-8' : 'not well-formed Unicode'}`)
+      }
+      if ('frame' in out) counts.nulAccepted++
+      // NUL in a stored text field is refused naming it; anywhere else it is text (or a key the schema does not know).
+      if (isStoredText(b.site)) return 'code' in out && out.code === 'invalid' && refusal(b.data, b.binary).includes(`${sitePath(b.site)}: must not contain NUL`)
+      return wellFormed(out)
+    }),
+    runs(3000, 12),
+  )
+  t.ok(counts.surrogate > 500 && counts.nul > 500 && counts.utf8 > 500, `every kind was tried (${JSON.stringify(counts)})`)
+  t.ok(counts.nulAccepted > 100, 'NUL inside record data and free text is accepted')
+})
+
+/** The message of the refusal of one frame. */
+function refusal(data: Uint8Array | string, isBinary: boolean): string {
+  try {
+    parseClientFrame(decodeFrame(data, isBinary))
+    return ''
+  } catch (err) {
+    return (err as Error).message
+  }
+}
 
 t.test('frame-like maps: a frame or a registry error', async (t) => {
   fc.assert(fc.property(frameLike, (frame) => wellFormed(receive(encodeMsgpack(frame), true))), runs(2000, 7))

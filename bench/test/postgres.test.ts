@@ -1,7 +1,7 @@
 import t from 'tap'
 import pg from 'pg'
-import { reserveWal } from '../../bench/postgres.ts'
-import { postgresAvailable, TEST_DATABASE_URL } from '../helpers/services.ts'
+import { reserveWal } from '../postgres.ts'
+import { postgresAvailable, TEST_DATABASE_URL } from '../../test/helpers/services.ts'
 
 const SEGMENT = 16 * 1024 * 1024
 

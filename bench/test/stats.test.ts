@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ackMaxByWindow, slowestWindows } from '../../bench/stats.ts'
+import { ackMaxByWindow, slowestWindows } from '../stats.ts'
 
 t.test('ackMaxByWindow: the slowest ack per window of the measured time, placed by scheduled time', async (t) => {
   // Pushes scheduled at 1000 (warm-up), 1050, 1120, 1190, 1310 (past the window); acked later.

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { clusterTargets, compareCluster } from '../../bench/cluster-compare.ts'
-import type { ScenarioResult, StepRow } from '../../bench/ladder.ts'
-import { escapeXml, latencySvg, linearTicks, logTicks } from '../../bench/plot.ts'
+import { clusterTargets, compareCluster } from '../cluster-compare.ts'
+import type { ScenarioResult, StepRow } from '../ladder.ts'
+import { escapeXml, latencySvg, linearTicks, logTicks } from '../plot.ts'
 
 /** Just the fields the comparison and the plot read. */
 const step = (rate: number, p50: number, p99: number, ok = true, generatorBound = false) =>

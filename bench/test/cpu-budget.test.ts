@@ -1,9 +1,9 @@
 import t from 'tap'
-import { clusterTargets, compareCluster } from '../../bench/cluster-compare.ts'
-import { coresNeeded, cpuPerPush, leastCpuPerPush } from '../../bench/cpu-budget.ts'
-import type { ScenarioResult, StepRow } from '../../bench/ladder.ts'
-import { parseOptions, type Options } from '../../bench/options.ts'
-import { summarize } from '../../bench/report.ts'
+import { clusterTargets, compareCluster } from '../cluster-compare.ts'
+import { coresNeeded, cpuPerPush, leastCpuPerPush } from '../cpu-budget.ts'
+import type { ScenarioResult, StepRow } from '../ladder.ts'
+import { parseOptions, type Options } from '../options.ts'
+import { summarize } from '../report.ts'
 
 /** A step with the fields the budget and the comparison read; CPU in cores. */
 const step = (rate: number, cpu: { server: number; postgres: number; redis?: number; gen: number }, acked = rate, ok = true) =>
