@@ -1,0 +1,40 @@
+import type { BackfillPage, ChangeSource, PageBounds } from './change-source.ts'
+import { readerFilter, type CollectionFilter } from './collection-filter.ts'
+import type { PullOutcome, SyncEngine } from './engine.ts'
+import type { FeedListener, Feeds } from './feed.ts'
+
+/** The ChangeSource of a hub node: reads through the engine, live batches from the node's feeds. */
+export class EngineChangeSource implements ChangeSource {
+  constructor(
+    private readonly engine: SyncEngine,
+    private readonly feeds: Feeds,
+  ) {}
+
+  async scopeOf(user: string): Promise<string[] | null> {
+    return (await this.engine.streamState(user)).scope
+  }
+
+  filterFor(scope: readonly string[] | null, requested?: readonly string[]): CollectionFilter {
+    return readerFilter(this.engine.registry, scope, requested)
+  }
+
+  readPage(user: string, since: number, filter: CollectionFilter, bounds: PageBounds & { epoch?: string }): Promise<PullOutcome> {
+    return this.engine.readPage(user, since, bounds.limit, filter.names && [...filter.names], bounds.epoch, bounds.maxBytes)
+  }
+
+  readBackfill(user: string, collections: readonly string[], since: number, upTo: number, bounds: PageBounds): Promise<BackfillPage> {
+    return this.engine.readBackfill(user, collections, since, upTo, bounds.limit, bounds.maxBytes)
+  }
+
+  follow(user: string, listener: FeedListener): () => void {
+    return this.feeds.attach(user, listener)
+  }
+
+  ready(): Promise<void> {
+    return this.feeds.ready()
+  }
+
+  seed(user: string, head: number): void {
+    this.feeds.seed(user, head)
+  }
+}
