@@ -17,12 +17,15 @@ import { authServiceFromConfig } from './auth/service.ts'
 import { SyncEngine } from './sync/engine.ts'
 import { registryWith } from './sync/collections.ts'
 import { Feeds } from './sync/feed.ts'
+import { EngineChangeSource } from './sync/engine-change-source.ts'
 import { AckRecorder } from './sync/ack-recorder.ts'
 import { configureRecordCodec } from './sync/record-codec.ts'
 import { KeyBox } from './crypto/key-box.ts'
 import { purgeExpired } from './sync/purge.ts'
 import { pruneReplayAnswers } from './sync/replay-window.ts'
 import { Session, type SessionDeps } from './transport/session.ts'
+import type { SessionClock } from './transport/session-clock.ts'
+import { LiveFrames } from './transport/live-frames.ts'
 import { SessionRegistry } from './transport/session-registry.ts'
 import { startTransport } from './transport/start.ts'
 import type { TransportServer } from './transport/connection.ts'
@@ -63,7 +66,7 @@ const REST_BODY_FACTOR = 8
 const AUTH_BODY_BYTES = 64 * 1024
 
 /** Builds and starts one hub node from its configuration. */
-export async function startHub(config: Config, log: Logger, opened: { db?: SqlClient } = {}): Promise<Hub> {
+export async function startHub(config: Config, log: Logger, opened: { db?: SqlClient; sessionClock?: SessionClock } = {}): Promise<Hub> {
   const db = opened.db ?? (await openStore(config))
   const applied = await migrate(db)
   if (applied.length > 0) log.info({ applied }, 'migrations applied')
@@ -167,12 +170,13 @@ export async function startHub(config: Config, log: Logger, opened: { db?: SqlCl
     backlogPageSize: 1000,
     verifier: auth,
     engine,
-    store,
-    feeds,
+    changes: new EngineChangeSource(engine, feeds),
+    liveFrames: new LiveFrames(limits.maxFrameBytes),
     registry: sessions,
     acks,
     log,
     badFrameLimit: config.badFrameLimit,
+    clock: opened.sessionClock,
     hooks: {
       badFrame: (code) => metrics.badFrames.inc({ code }),
       bye: (reason) => metrics.byes.inc({ reason }),
