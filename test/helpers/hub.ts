@@ -9,6 +9,7 @@ import { freshPostgresSchema, postgresAvailable } from './services.ts'
 import { waitUntil } from './wait.ts'
 import { createPgliteClient } from '../../src/store/pglite.ts'
 import { migrate } from '../../src/store/migrate.ts'
+import type { SessionClock } from '../../src/transport/session-clock.ts'
 
 export { waitUntil }
 
@@ -61,7 +62,8 @@ function pgliteTemplate(): Promise<Blob> {
 
 export const TEST_SECRET = 'test-secret-0123456789-abcdefghijklmnop'
 
-export async function startTestHub(variant: HubVariant, env: Record<string, string> = {}): Promise<TestHub> {
+/** `hubOptions`: what startHub takes besides the config (a session clock a test moves by hand). */
+export async function startTestHub(variant: HubVariant, env: Record<string, string> = {}, hubOptions: { sessionClock?: SessionClock } = {}): Promise<TestHub> {
   // A DATABASE_URL in env joins an existing database (several nodes of one cluster).
   const pgSchema = variant.store === 'postgres' && !env.DATABASE_URL ? await freshPostgresSchema() : undefined
   const config = loadConfig({
@@ -77,7 +79,7 @@ export async function startTestHub(variant: HubVariant, env: Record<string, stri
     ...env,
   })
   const db = variant.store === 'pglite' ? await createPgliteClient(undefined, { template: await pgliteTemplate() }) : undefined
-  const hub = await startHub(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), { db })
+  const hub = await startHub(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), { db, ...hubOptions })
   const wsUrl = hub.url.replace(/^http/, 'ws') + '/v1/ws'
   const clients = new Set<SyncClient>()
   let n = 0
