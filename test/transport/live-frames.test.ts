@@ -22,6 +22,8 @@ t.test('a live batch is encoded once per (encoding, filter), whatever number of 
   const all = frames.of(b, readerFilter(registry, null), 'msgpack')
   t.not(all, first, 'another filter gets its own')
   t.not(frames.of(batch(), chat(), 'msgpack'), first, 'another batch (even an equal one) is encoded anew')
+  const again = frames.of(b, chat(), 'msgpack')
+  t.same(again, first, 'a batch handed out again later (held by a socket that caught up) gets the same frames')
   t.same(decodeFrame(first[0] as Uint8Array, true), { t: 'changes', from: 0, to: 3, items: [change(1, 'messages'), change(3, 'conversations')] }, 'the filter applied')
   t.same(JSON.parse(frames.of(b, chat(), 'json')[0] as string).items.map((i: Change) => i.seq), [1, 3])
   t.same((decodeFrame(all[0] as Uint8Array, true) as { items: Change[] }).items.map((i) => i.seq), [1, 2, 3])
