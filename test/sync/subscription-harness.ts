@@ -35,6 +35,18 @@ export function subscriptionHarness(opts: { pageSize?: number } = {}) {
         await settle()
       }
     },
+    /** A stream that is live: these records committed one per batch, this scope stored, a `sub` from 0 answered in full. */
+    async live(records: Array<[string, string]>, scope: string[] | null = null): Promise<void> {
+      for (const [collection, id] of records) source.commit(USER, [{ collection, id }])
+      source.setScope(USER, scope)
+      void this.subscribe()
+      await this.releaseAll()
+    },
+    /** The user's scope changes as `PUT /v1/sync/scope` changes it: stored, then announced. */
+    changeScope(scope: string[]): void {
+      source.setScope(USER, scope)
+      sub.scopeChanged(scope)
+    },
     /** Commits one record per id in one batch and hands it to followers. */
     commitLive(...puts: Array<[string, string]>) {
       const batch = source.commit(USER, puts.map(([collection, id]) => ({ collection, id })))

@@ -78,19 +78,13 @@ t.test('invariant 2: the backlog comes before synced, synced before live changes
 
 t.test("invariant 3: a widening's backfill is done before live changes resume", async (t) => {
   const h = subscriptionHarness()
-  h.commit(['settings', 's1'])
-  h.commit(['conversations', 'c1'])
-  h.commit(['characters', 'ch1'])
-  h.source.setScope(USER, ['chat.history'])
-  void h.subscribe({ since: 0 })
-  await h.releaseAll()
+  await h.live([['settings', 's1'], ['conversations', 'c1'], ['characters', 'ch1']], ['chat.history'])
   t.same(h.log(), ['paced changes 0→3 [2]', 'synced 1 @3'])
   h.sink.stall()
-  const widen = (scope: string[]) => (h.source.setScope(USER, scope), h.sub.scopeChanged(scope))
-  widen(['chat.history', 'user.settings'])
+  h.changeScope(['chat.history', 'user.settings'])
   await h.releaseAll()
   h.commitLive(['conversations', 'c2']) // live while the backfill is still going out
-  widen(['chat.history', 'user.settings', 'characters.cards']) // a second widening meanwhile
+  h.changeScope(['chat.history', 'user.settings', 'characters.cards']) // a second widening meanwhile
   h.sink.drain()
   await h.releaseAll()
   t.same(h.log().slice(2), [
@@ -140,12 +134,9 @@ t.test('invariant 4: a stale generation sends nothing', async (t) => {
 
   t.test('after a reset nothing of the ended stream goes out', async (t) => {
     const h = subscriptionHarness()
-    h.commit(['settings', 's1'])
-    h.source.setScope(USER, ['chat.history'])
-    void h.subscribe()
-    await h.releaseAll()
+    await h.live([['settings', 's1']], ['chat.history'])
     h.sink.stall()
-    h.sub.scopeChanged(ALL_KEYS)
+    h.changeScope(ALL_KEYS)
     await h.releaseAll() // the backfill frame waits for the reader
     h.commitLive(['conversations', 'c1'])
     h.sub.reset('epoch_changed', 'e2')
@@ -164,7 +155,7 @@ t.test('invariant 4: a stale generation sends nothing', async (t) => {
     h.sub.end()
     h.sink.drain()
     h.commitLive(['conversations', 'c2'])
-    h.sub.scopeChanged(['chat.history'])
+    h.changeScope(['chat.history'])
     h.sub.reset('epoch_changed')
     void h.subscribe()
     await h.releaseAll()
@@ -177,8 +168,8 @@ t.test('idle: batches are not followed, a scope change is told but not backfille
   const h = subscriptionHarness()
   t.equal(h.sub.mode, 'idle')
   h.commitLive(['conversations', 'c1'])
-  h.sub.scopeChanged(['chat.history'])
-  h.sub.scopeChanged(ALL_KEYS)
+  h.changeScope(['chat.history'])
+  h.changeScope(ALL_KEYS)
   h.sub.reset('epoch_changed', 'e2')
   await h.releaseAll()
   t.same(h.log(), [
@@ -190,17 +181,12 @@ t.test('idle: batches are not followed, a scope change is told but not backfille
 
 t.test('subscribing: a scope change that lands during the scope read wins, and its widening is backfilled after synced', async (t) => {
   const h = subscriptionHarness()
-  h.commit(['settings', 's1'])
-  h.commit(['conversations', 'c1'])
-  h.source.setScope(USER, ['chat.history'])
-  void h.subscribe({ ref: 1 })
-  await h.releaseAll()
+  await h.live([['settings', 's1'], ['conversations', 'c1']], ['chat.history'])
   void h.subscribe({ ref: 2, since: 2 })
   await settle()
   t.equal(h.sub.mode, 'subscribing')
   h.source.pending[0]!.release() // reads the old scope...
-  h.source.setScope(USER, ['chat.history', 'user.settings'])
-  h.sub.scopeChanged(['chat.history', 'user.settings']) // ...and the new one is announced before that read is back
+  h.changeScope(['chat.history', 'user.settings']) // ...and a new one is stored and announced before that read is back
   await h.releaseAll()
   h.commitLive(['settings', 's2'])
   t.same(h.log().slice(2), ['scope +settings -', 'synced 2 @2', 'backfill settings [1]', 'live changes 2→3 [3]'])
@@ -266,16 +252,12 @@ t.test("catching up: a failed gap fill closes the socket for a retry; a replaced
 t.test('backfilling: a narrowing drops what it removed from the queue; a sub cuts a backfill short and it is sent again, whole', async (t) => {
   t.test('narrowed before its turn: not backfilled', async (t) => {
     const h = subscriptionHarness()
-    h.commit(['settings', 's1'])
-    h.commit(['characters', 'ch1'])
-    h.source.setScope(USER, ['chat.history'])
-    void h.subscribe()
-    await h.releaseAll()
-    h.sub.scopeChanged(['chat.history', 'user.settings'])
+    await h.live([['settings', 's1'], ['characters', 'ch1']], ['chat.history'])
+    h.changeScope(['chat.history', 'user.settings'])
     await settle()
     t.equal(h.sub.mode, 'backfilling')
-    h.sub.scopeChanged(['chat.history', 'user.settings', 'characters.cards'])
-    h.sub.scopeChanged(['chat.history', 'user.settings'])
+    h.changeScope(['chat.history', 'user.settings', 'characters.cards'])
+    h.changeScope(['chat.history', 'user.settings'])
     await h.releaseAll()
     t.same(h.log().slice(2), ['scope +settings -', 'scope +characters -', 'scope + -characters', 'backfill settings [1]'])
     t.equal(h.sub.mode, 'live')
@@ -283,14 +265,8 @@ t.test('backfilling: a narrowing drops what it removed from the queue; a sub cut
 
   t.test('cut short by a sub: sent again in full after its synced', async (t) => {
     const h = subscriptionHarness({ pageSize: 1 })
-    h.commit(['settings', 's1'])
-    h.commit(['settings', 's2'])
-    h.commit(['conversations', 'c1'])
-    h.source.setScope(USER, ['chat.history'])
-    void h.subscribe({ ref: 1 })
-    await h.releaseAll()
-    h.source.setScope(USER, ['chat.history', 'user.settings'])
-    h.sub.scopeChanged(['chat.history', 'user.settings'])
+    await h.live([['settings', 's1'], ['settings', 's2'], ['conversations', 'c1']], ['chat.history'])
+    h.changeScope(['chat.history', 'user.settings'])
     await settle()
     h.source.pending[0]!.release() // the first backfill page
     await settle()
