@@ -8,9 +8,21 @@ export function visibleCollections(registry: CollectionRegistry, scope: readonly
   return inScope ? requested.filter((c) => inScope.includes(c)) : [...requested]
 }
 
-/** The filter of a reader with this scope that asked for `requested` (undefined: everything in scope). */
-export function readerFilter(registry: CollectionRegistry, scope: readonly string[] | null, requested?: readonly string[]): CollectionFilter {
-  return new CollectionFilter(visibleCollections(registry, scope, requested), registry.names())
+/** Makes readers' filters for one registry; every reader that sees everything shares one filter. */
+export class CollectionFilters {
+  private readonly all: readonly string[]
+  private readonly everything: CollectionFilter
+
+  constructor(private readonly registry: CollectionRegistry) {
+    this.all = registry.names()
+    this.everything = new CollectionFilter(null, this.all)
+  }
+
+  /** The filter of a reader with this scope that asked for `requested` (undefined: everything in scope). */
+  of(scope: readonly string[] | null, requested?: readonly string[]): CollectionFilter {
+    const names = visibleCollections(this.registry, scope, requested)
+    return names === null ? this.everything : new CollectionFilter(names, this.all)
+  }
 }
 
 /**

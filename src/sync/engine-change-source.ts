@@ -1,21 +1,25 @@
 import type { BackfillPage, ChangeSource, PageBounds } from './change-source.ts'
-import { readerFilter, type CollectionFilter } from './collection-filter.ts'
+import { CollectionFilters, type CollectionFilter } from './collection-filter.ts'
 import type { PullOutcome, SyncEngine } from './engine.ts'
 import type { FeedListener, Feeds } from './feed.ts'
 
 /** The ChangeSource of a hub node: reads through the engine, live batches from the node's feeds. */
 export class EngineChangeSource implements ChangeSource {
+  private readonly filters: CollectionFilters
+
   constructor(
     private readonly engine: SyncEngine,
     private readonly feeds: Feeds,
-  ) {}
+  ) {
+    this.filters = new CollectionFilters(engine.registry)
+  }
 
   async scopeOf(user: string): Promise<string[] | null> {
     return (await this.engine.streamState(user)).scope
   }
 
   filterFor(scope: readonly string[] | null, requested?: readonly string[]): CollectionFilter {
-    return readerFilter(this.engine.registry, scope, requested)
+    return this.filters.of(scope, requested)
   }
 
   readPage(user: string, since: number, filter: CollectionFilter, bounds: PageBounds & { epoch?: string }): Promise<PullOutcome> {

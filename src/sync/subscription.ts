@@ -39,11 +39,11 @@ export class Subscription implements FeedListener {
   /** Scope changes so far: one that lands while a `sub` reads the scope is newer than that read. */
   private scopeChanges = 0
   /** Collections widenings added whose backfill has not started. */
-  private toBackfill: string[] = []
+  private toBackfill: readonly string[] = NONE
   /** Collections whose backfill is going out; queued again if the stream ends before it is done. */
-  private inFlight: string[] = []
+  private inFlight: readonly string[] = NONE
   /** Live batches that came while the store was read or a backfill sent: sent after, in order. */
-  private held: LiveBatch[] = []
+  private held: LiveBatch[] | undefined
   private unfollow: (() => void) | undefined
 
   /** `scope`: the user's scope when the socket authenticated. */
@@ -98,11 +98,11 @@ export class Subscription implements FeedListener {
 
   /** A live batch of the user (FeedListener): sent, held, or the sign of a gap to fill. */
   onBatch(batch: LiveBatch): void {
-    if (this.state === 'catching_up' || this.state === 'backfilling') return void this.held.push(batch)
+    if (this.state === 'catching_up' || this.state === 'backfilling') return void (this.held ??= []).push(batch)
     if (this.state !== 'live' || batch.to <= this.at) return
     if (batch.from > this.at) {
       // A hole between what this socket has and this batch: read it from the store.
-      this.held.push(batch)
+      ;(this.held ??= []).push(batch)
       return this.fillGap(this.generation)
     }
     const from = this.at
@@ -124,10 +124,10 @@ export class Subscription implements FeedListener {
     const { added, removed } = this.filter.changesTo(next)
     this.filter = next
     this.sink.send({ t: 'scope', scope, added, removed })
-    this.toBackfill = this.toBackfill.filter((c) => !removed.includes(c))
+    if (removed.length > 0) this.toBackfill = this.toBackfill.filter((c) => !removed.includes(c))
     // Idle there is no stream to fill in: a later `sub` reads the scope afresh.
     if (added.length === 0 || this.state === 'idle') return
-    this.toBackfill.push(...added.filter((c) => !this.toBackfill.includes(c)))
+    this.toBackfill = union(this.toBackfill, added)
     // Any other state reaches `continue`, which sends the backfill before going live.
     if (this.state === 'live') this.continue(this.generation)
   }
@@ -139,7 +139,7 @@ export class Subscription implements FeedListener {
   reset(reason: ResetReason, epoch?: string): void {
     if (this.state === 'ended') return
     this.stop('idle')
-    this.toBackfill = [] // the client starts from 0: it gets every collection in full
+    this.toBackfill = NONE // the client starts from 0: it gets every collection in full
     this.sink.send({ t: 'reset', reason, ...(epoch !== undefined ? { epoch } : {}) })
   }
 
@@ -147,7 +147,7 @@ export class Subscription implements FeedListener {
   end(): void {
     if (this.state === 'ended') return
     this.stop('ended')
-    this.toBackfill = []
+    this.toBackfill = NONE
   }
 
   // ---- streams of one generation -----------------------------------------------------------
@@ -156,11 +156,11 @@ export class Subscription implements FeedListener {
   private stop(mode: 'idle' | 'subscribing' | 'ended'): number {
     this.unfollow?.()
     this.unfollow = undefined
-    this.held = []
+    this.held = undefined
     this.state = mode
     // A backfill cut short is sent again, in full, by the next stream.
-    this.toBackfill.push(...this.inFlight.filter((c) => !this.toBackfill.includes(c)))
-    this.inFlight = []
+    if (this.inFlight.length > 0) this.toBackfill = union(this.toBackfill, this.inFlight)
+    this.inFlight = NONE
     return ++this.generation
   }
 
@@ -184,7 +184,9 @@ export class Subscription implements FeedListener {
   private goLive(): void {
     this.state = 'live'
     // A held batch that reveals a gap starts a fill, and the rest are held again behind it.
-    for (const batch of this.held.splice(0)) this.onBatch(batch)
+    const held = this.held
+    this.held = undefined
+    for (const batch of held ?? []) this.onBatch(batch)
   }
 
   private fillGap(gen: number): void {
@@ -214,7 +216,7 @@ export class Subscription implements FeedListener {
       if (this.stale(gen)) return false
       if ('reset' in page) {
         this.stop('idle')
-        this.toBackfill = []
+        this.toBackfill = NONE
         this.sink.send({ t: 'reset', ...(sub ? { ref: sub.ref } : {}), reason: page.reset, epoch: page.epoch })
         return false
       }
@@ -240,7 +242,8 @@ export class Subscription implements FeedListener {
   private async backfillAll(gen: number): Promise<boolean> {
     const current = () => !this.stale(gen)
     while (this.toBackfill.length > 0) {
-      this.inFlight = this.toBackfill.splice(0)
+      this.inFlight = this.toBackfill
+      this.toBackfill = NONE
       // The cursor stands still while live batches are held: everything up to it is what the client has.
       const upTo = this.at
       for (let since = 0; ; ) {
@@ -256,17 +259,23 @@ export class Subscription implements FeedListener {
         // A narrowing of everything left ends the backfill; nothing more of it goes.
         const sent = await this.sink.sendPaced(build, () => current() && this.inFlight.some((c) => this.filter.covers(c)))
         if (this.stale(gen)) return false
-        if (!sent) this.inFlight = []
+        if (!sent) this.inFlight = NONE
         if (!sent || !page.more) break
         since = page.next
       }
       // Sent whole: a widening that queued them again meanwhile is answered by this backfill too.
       this.toBackfill = this.toBackfill.filter((c) => !this.inFlight.includes(c))
-      this.inFlight = []
+      this.inFlight = NONE
     }
     return true
   }
 }
+
+/** No collections (shared: a socket that never widens allocates no list). */
+const NONE: readonly string[] = Object.freeze([])
+
+/** `a` and what of `b` it lacks. */
+const union = (a: readonly string[], b: readonly string[]): readonly string[] => [...a, ...b.filter((c) => !a.includes(c))]
 
 /** The part of a batch after `cursor`. */
 function trim(batch: LiveBatch, cursor: number): LiveBatch {

@@ -46,12 +46,12 @@ export class BadFrameWindow {
   constructor(
     private readonly limit: number,
     private readonly windowMs: number,
-    private readonly now: () => number,
+    private readonly clock: { now(): number },
   ) {}
 
   /** Records one bad frame; true when the socket has now sent more than the limit within the window. */
   record(): boolean {
-    const now = this.now()
+    const now = this.clock.now()
     this.times = this.times.filter((t) => now - t < this.windowMs)
     this.times.push(now)
     return this.times.length > this.limit

@@ -15,18 +15,18 @@ export interface SessionAuthDeps {
   log: Logger
 }
 
-/** What the handshake asks of its socket. */
+/** What the handshake asks of its socket (the Session). */
 export interface AuthenticatingSocket {
-  isEnded(): boolean
+  readonly ended: boolean
   send(frame: HubFrame): void
   /** The socket is authenticated (`state`: where the user's stream stands): it joins the node's sessions before `auth_ok` goes out. */
   opened(state: UserState): void
   /** Runs a frame that was held until `auth_ok`. */
   dispatch(frame: ClientFrame): void
   /** Answers with an error and closes. */
-  fail(code: ErrorCode, message: string, ref?: number): void
+  closeWith(code: ErrorCode, message: string, ref?: number): void
   /** No `auth` in time, or the token expired without a refresh. */
-  expired(): void
+  bye(reason: 'token_expired'): void
 }
 
 /**
@@ -37,15 +37,16 @@ export class SessionAuth {
   principal: Principal | undefined
   device: AuthFrame['device'] | undefined
   private authing = false
-  private queued: ClientFrame[] = []
-  private cancelTimer: () => void
+  private queued: ClientFrame[] | undefined
+  /** The socket's one timer: the auth deadline, then the token's expiry. */
+  private timer: unknown
 
   constructor(
     private readonly deps: SessionAuthDeps,
     private readonly clock: SessionClock,
     private readonly socket: AuthenticatingSocket,
   ) {
-    this.cancelTimer = clock.after(deps.authTimeoutMs, () => socket.expired())
+    this.timer = clock.after(deps.authTimeoutMs, () => socket.bye('token_expired'))
   }
 
   get authenticated(): boolean {
@@ -57,8 +58,8 @@ export class SessionAuth {
    * after it wait for its answer and run in order right after `auth_ok`.
    */
   accept(frame: ClientFrame): void {
-    if (this.authing) return void this.queued.push(frame)
-    if (frame.t !== 'auth') return this.socket.fail('unauthorized', 'the first frame must be auth', refOf(frame))
+    if (this.authing) return void (this.queued ??= []).push(frame)
+    if (frame.t !== 'auth') return this.socket.closeWith('unauthorized', 'the first frame must be auth', refOf(frame))
     this.authing = true
     void this.authenticate(frame)
   }
@@ -69,7 +70,7 @@ export class SessionAuth {
       const principal = await this.deps.verifier.verifyAccess(token)
       if (principal.userId !== this.principal?.userId) throw new HubError('unauthorized', 'token belongs to another user')
       const state = await this.deps.engine.streamState(principal.userId)
-      if (this.socket.isEnded()) return
+      if (this.socket.ended) return
       this.principal = principal
       this.armExpiry()
       this.socket.send(this.authOk(ref, state))
@@ -80,20 +81,22 @@ export class SessionAuth {
 
   /** The socket ended: no timer fires any more. */
   end(): void {
-    this.cancelTimer()
+    this.clock.cancel(this.timer)
   }
 
   private async authenticate(frame: AuthFrame): Promise<void> {
     try {
       const principal = await this.deps.verifier.verifyAccess(frame.token)
       const state = await this.deps.engine.admitDevice(principal.userId, frame.device)
-      if (this.socket.isEnded()) return
+      if (this.socket.ended) return
       this.principal = principal
       this.device = frame.device
       this.armExpiry()
       this.socket.opened(state)
       this.socket.send(this.authOk(frame.ref, state))
-      for (const f of this.queued.splice(0)) if (!this.socket.isEnded()) this.socket.dispatch(f)
+      const queued = this.queued ?? []
+      this.queued = undefined
+      for (const f of queued) if (!this.socket.ended) this.socket.dispatch(f)
     } catch (err) {
       this.failWith(err, frame.ref)
     } finally {
@@ -105,12 +108,12 @@ export class SessionAuth {
   private failWith(err: unknown, ref: number): void {
     if (!(err instanceof HubError)) this.deps.log.error({ err }, 'socket authentication failed')
     const code = err instanceof HubError ? (err.code === 'forbidden' || err.code === 'unavailable' ? err.code : 'unauthorized') : 'unavailable'
-    this.socket.fail(code, err instanceof HubError ? err.message : 'the hub cannot check tokens right now; retry later', ref)
+    this.socket.closeWith(code, err instanceof HubError ? err.message : 'the hub cannot check tokens right now; retry later', ref)
   }
 
   private armExpiry(): void {
-    this.cancelTimer()
-    this.cancelTimer = this.clock.after(this.principal!.expiresAt - this.clock.now(), () => this.socket.expired())
+    this.clock.cancel(this.timer)
+    this.timer = this.clock.after(this.principal!.expiresAt - this.clock.now(), () => this.socket.bye('token_expired'))
   }
 
   private authOk(ref: number, state: UserState): AuthOkFrame {

@@ -5,8 +5,10 @@
 export interface SessionClock {
   /** Milliseconds since the epoch. */
   now(): number
-  /** Calls `fn` once, when `ms` have passed (never from inside this call); returns what cancels it. */
-  after(ms: number, fn: () => void): () => void
+  /** Calls `fn` once, when `ms` have passed (never from inside this call); returns the timer. */
+  after(ms: number, fn: () => void): unknown
+  /** Stops a timer from firing; harmless on one that fired or was cancelled. */
+  cancel(timer: unknown): void
 }
 
 /** setTimeout holds at most ~24.8 days; a longer wait fires then (tokens live minutes). */
@@ -15,8 +17,6 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 /** The process's own clock. */
 export const systemClock: SessionClock = {
   now: () => Date.now(),
-  after(ms, fn) {
-    const timer = setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS))
-    return () => clearTimeout(timer)
-  },
+  after: (ms, fn) => setTimeout(fn, Math.min(Math.max(0, ms), MAX_TIMER_MS)),
+  cancel: (timer) => clearTimeout(timer as NodeJS.Timeout),
 }

@@ -1,19 +1,20 @@
 import { CLOSE, HubError, type ErrorCode } from '../../protocol/errors.ts'
-import type { ByeReason, ClientFrame, PushFrame, ResetReason } from '../../protocol/frames.ts'
+import type { ByeReason, ClientFrame, HubFrame, PushFrame, ResetReason } from '../../protocol/frames.ts'
 import type { Limits } from '../../protocol/limits.ts'
 import type { AckRecorder } from '../sync/ack-recorder.ts'
 import type { ChangeSource } from '../sync/change-source.ts'
 import type { SyncEngine } from '../sync/engine.ts'
+import type { UserState } from '../store/rows.ts'
 import { Subscription } from '../sync/subscription.ts'
 import type { Connection, SocketSession } from './connection.ts'
 import { BadFrameWindow, isBadFrameCode, readClientFrame } from './frame-gate.ts'
 import type { LiveFrames } from './live-frames.ts'
-import { SessionAuth, type SessionAuthDeps } from './session-auth.ts'
+import { SessionAuth, type AuthenticatingSocket, type SessionAuthDeps } from './session-auth.ts'
 import { systemClock, type SessionClock } from './session-clock.ts'
 import type { RegisteredSession, SessionRegistry } from './session-registry.ts'
-import { SocketSink } from './socket-sink.ts'
+import { SocketSink, type SinkOwner, type SocketSinkOptions } from './socket-sink.ts'
 
-export interface SessionDeps extends SessionAuthDeps {
+export interface SessionDeps extends SessionAuthDeps, SocketSinkOptions {
   limits: Limits
   /** A socket whose unsent bytes exceed this is a slow consumer: closed, it resumes by cursor. */
   sendBufferBytes: number
@@ -42,39 +43,25 @@ const BAD_FRAME_WINDOW_MS = 10_000
  * One socket's conversation: frames in (checked at the gate), authentication, then each
  * request dispatched: `sub` to the socket's Subscription, pushes to the engine, acks to the
  * recorder. The socket's ending, whichever side starts it, runs once and stops everything.
+ * The session is also what its handshake and its sink call back (no closures per socket: a node
+ * holds many idle ones).
  */
-export class Session implements SocketSession, RegisteredSession {
+export class Session implements SocketSession, RegisteredSession, AuthenticatingSocket, SinkOwner {
   private readonly sink: SocketSink
   private readonly auth: SessionAuth
-  private readonly badFrames: BadFrameWindow
   private readonly clock: SessionClock
+  private badFrames: BadFrameWindow | undefined
   private subscription: Subscription | undefined
   private encodingKnown = false
-  /** The connection ended (closed by either side); nothing is sent or done any more. */
-  private ended = false
+  private isEnded = false
 
   constructor(
     private readonly conn: Connection,
     private readonly deps: SessionDeps,
   ) {
-    const clock = (this.clock = deps.clock ?? systemClock)
-    this.sink = new SocketSink(conn, {
-      maxFrameBytes: deps.limits.maxFrameBytes,
-      sendBufferBytes: deps.sendBufferBytes,
-      liveFrames: deps.liveFrames,
-      onSlowConsumer: () => this.bye('slow_consumer'),
-      onRetryLater: () => this.close(CLOSE.tryAgain, 'unavailable'),
-      delivered: deps.hooks?.delivered,
-    })
-    this.badFrames = new BadFrameWindow(deps.badFrameLimit ?? 20, BAD_FRAME_WINDOW_MS, () => clock.now())
-    this.auth = new SessionAuth(deps, clock, {
-      isEnded: () => this.ended,
-      send: (frame) => this.sink.send(frame),
-      opened: (state) => this.opened(state.scope),
-      dispatch: (frame) => this.dispatch(frame),
-      fail: (code, message, ref) => this.closeWith(code, message, ref),
-      expired: () => this.bye('token_expired'),
-    })
+    this.clock = deps.clock ?? systemClock
+    this.sink = new SocketSink(conn, deps, this)
+    this.auth = new SessionAuth(deps, this.clock, this)
   }
 
   get userId(): string {
@@ -83,11 +70,15 @@ export class Session implements SocketSession, RegisteredSession {
   get deviceId(): string {
     return this.auth.device?.id ?? ''
   }
+  /** The connection ended (closed by either side); nothing is sent or done any more. */
+  get ended(): boolean {
+    return this.isEnded
+  }
 
-  // ---- transport callbacks ------------------------------------------------------------------
+  // ---- transport callbacks (SocketSession) --------------------------------------------------
 
   message(data: Uint8Array, isBinary: boolean): void {
-    if (this.ended) return
+    if (this.isEnded) return
     if (!this.encodingKnown) {
       this.encodingKnown = true
       this.sink.encoding = isBinary ? 'msgpack' : 'json'
@@ -108,15 +99,20 @@ export class Session implements SocketSession, RegisteredSession {
     this.end()
   }
 
-  // ---- requests -----------------------------------------------------------------------------
+  // ---- requests (the handshake calls these too: AuthenticatingSocket) ----------------------
 
-  private opened(scope: string[] | null): void {
+  send(frame: HubFrame): void {
+    this.sink.send(frame)
+  }
+
+  /** Authenticated: the socket gets its subscription and joins the node's sessions. */
+  opened(state: UserState): void {
     const bounds = { limit: this.deps.backlogPageSize, maxBytes: Math.max(64 * 1024, this.deps.sendBufferBytes / 2) }
-    this.subscription = new Subscription(this.userId, this.deps.changes, this.sink, bounds, scope)
+    this.subscription = new Subscription(this.userId, this.deps.changes, this.sink, bounds, state.scope)
     this.deps.registry.add(this)
   }
 
-  private dispatch(frame: ClientFrame): void {
+  dispatch(frame: ClientFrame): void {
     switch (frame.t) {
       case 'auth':
         return this.sink.send({ t: 'error', ref: frame.ref, code: 'invalid', message: 'already authenticated; use refresh' })
@@ -165,18 +161,27 @@ export class Session implements SocketSession, RegisteredSession {
     this.subscription?.reset(reason, epoch)
   }
 
-  // ---- endings and errors -------------------------------------------------------------------
+  // ---- endings and errors (the sink calls these too: SinkOwner) -----------------------------
 
   /** Says goodbye with a reason and the close code that goes with it. */
   bye(reason: ByeReason, retryMs?: number): void {
-    if (this.ended) return
+    if (this.isEnded) return
     const code = { draining: CLOSE.draining, token_expired: CLOSE.tokenExpired, revoked: CLOSE.revoked, slow_consumer: CLOSE.tryAgain }[reason]
     this.deps.hooks?.bye?.(reason)
     if (reason !== 'slow_consumer') this.sink.send({ t: 'bye', reason, ...(retryMs !== undefined ? { retry_ms: retryMs } : {}) })
     this.close(code, reason)
   }
 
-  private closeWith(code: ErrorCode, message: string, ref?: number): void {
+  slowConsumer(): void {
+    this.bye('slow_consumer')
+  }
+
+  retryLater(): void {
+    this.close(CLOSE.tryAgain, 'unavailable')
+  }
+
+  /** Answers with an error and closes with the code's close code. */
+  closeWith(code: ErrorCode, message: string, ref?: number): void {
     this.sink.send({ t: 'error', ...(ref !== undefined ? { ref } : {}), code, message })
     this.close(new HubError(code, message).closeCode, code)
   }
@@ -188,6 +193,7 @@ export class Session implements SocketSession, RegisteredSession {
     this.sink.send({ t: 'error', ...(ref !== undefined ? { ref } : {}), code: hubError.code, message: hubError.message })
     if (!isBadFrameCode(hubError.code)) return
     this.deps.hooks?.badFrame?.(hubError.code)
+    this.badFrames ??= new BadFrameWindow(this.deps.badFrameLimit ?? 20, BAD_FRAME_WINDOW_MS, this.clock)
     if (this.badFrames.record()) this.close(CLOSE.policy, 'too many bad frames')
   }
 
@@ -198,8 +204,8 @@ export class Session implements SocketSession, RegisteredSession {
   }
 
   private end(): void {
-    if (this.ended) return
-    this.ended = true
+    if (this.isEnded) return
+    this.isEnded = true
     this.auth.end()
     this.subscription?.end()
     this.sink.end()

@@ -7,17 +7,22 @@ import { encodeChanges } from './change-frames.ts'
 import type { Connection } from './connection.ts'
 import type { EncodedFrame, LiveFrames } from './live-frames.ts'
 
+/** What every socket's sink shares (the session's dependencies hold it). */
 export interface SocketSinkOptions {
-  maxFrameBytes: number
+  limits: { maxFrameBytes: number }
   /** A socket whose unsent bytes exceed this is a slow consumer: closed, it resumes by cursor. */
   sendBufferBytes: number
   liveFrames: LiveFrames
+  /** `delivered`: frames of changes and backfills sent (metrics). */
+  hooks?: { delivered?(frames: number): void }
+}
+
+/** Who ends the socket when its sink cannot go on. */
+export interface SinkOwner {
   /** The socket fell behind on live changes. */
-  onSlowConsumer(): void
+  slowConsumer(): void
   /** The stream cannot go on (the store failed): close so the client reconnects and resumes. */
-  onRetryLater(): void
-  /** Frames of changes and backfills sent (metrics). */
-  delivered?(frames: number): void
+  retryLater(): void
 }
 
 /**
@@ -29,11 +34,12 @@ export class SocketSink implements FrameSink {
   /** Set from the client's first frame (binary: msgpack, text: JSON). */
   encoding: Encoding = 'msgpack'
   private ended = false
-  private waitingForRoom: Array<() => void> = []
+  private waitingForRoom: Array<() => void> | undefined
 
   constructor(
     private readonly conn: Connection,
     private readonly opts: SocketSinkOptions,
+    private readonly owner: SinkOwner,
   ) {}
 
   send(frame: HubFrame): void {
@@ -49,8 +55,8 @@ export class SocketSink implements FrameSink {
     if (this.ended) return
     const frames = this.opts.liveFrames.of(batch, filter, this.encoding)
     for (const f of frames) this.conn.send(f)
-    this.opts.delivered?.(frames.length)
-    if (this.conn.bufferedAmount > this.opts.sendBufferBytes) this.opts.onSlowConsumer()
+    this.opts.hooks?.delivered?.(frames.length)
+    if (this.conn.bufferedAmount > this.opts.sendBufferBytes) this.owner.slowConsumer()
   }
 
   async sendPaced(build: () => StoredFrame, current: () => boolean): Promise<boolean> {
@@ -61,23 +67,25 @@ export class SocketSink implements FrameSink {
       parts ??= this.encode(build())
       this.conn.send(parts[i]!)
     }
-    this.opts.delivered?.(parts.length)
+    this.opts.hooks?.delivered?.(parts.length)
     return true
   }
 
   /** A stored frame as it travels: `changes` split at the frame limit, a backfill page whole. */
   private encode(frame: StoredFrame): EncodedFrame[] {
-    if (frame.t === 'changes') return encodeChanges(frame.from, frame.to, frame.items, this.encoding, this.opts.maxFrameBytes)
+    if (frame.t === 'changes') return encodeChanges(frame.from, frame.to, frame.items, this.encoding, this.opts.limits.maxFrameBytes)
     return [encodeFrame(frame, this.encoding)]
   }
 
   closeForRetry(): void {
-    if (!this.ended) this.opts.onRetryLater()
+    if (!this.ended) this.owner.retryLater()
   }
 
   /** The transport says the socket's send buffer went below its threshold. */
   writable(): void {
-    for (const wake of this.waitingForRoom.splice(0)) wake()
+    const waiting = this.waitingForRoom
+    this.waitingForRoom = undefined
+    for (const wake of waiting ?? []) wake()
   }
 
   /** The connection ended: nothing more is sent, and paced sends stop. */
@@ -88,6 +96,6 @@ export class SocketSink implements FrameSink {
 
   private room(): Promise<void> {
     if (this.ended) return Promise.resolve()
-    return new Promise((resolve) => this.waitingForRoom.push(resolve))
+    return new Promise((resolve) => (this.waitingForRoom ??= []).push(resolve))
   }
 }

@@ -1,7 +1,7 @@
 import { HubError } from '../../protocol/errors.ts'
 import type { Change } from '../../protocol/records.ts'
 import type { BackfillPage, ChangeSource, PageBounds } from '../../src/sync/change-source.ts'
-import { readerFilter, type CollectionFilter } from '../../src/sync/collection-filter.ts'
+import { CollectionFilters, type CollectionFilter } from '../../src/sync/collection-filter.ts'
 import { CollectionRegistry } from '../../src/sync/collections.ts'
 import { resetReason, type PullOutcome } from '../../src/sync/engine.ts'
 import type { FeedListener, LiveBatch } from '../../src/sync/feed.ts'
@@ -32,7 +32,7 @@ export interface PendingRead {
  * contract suite as the engine (test/sync/change-source-contract.ts).
  */
 export class MemoryChangeSource implements ChangeSource {
-  readonly registry = new CollectionRegistry()
+  private readonly filters = new CollectionFilters(new CollectionRegistry())
   readonly pending: PendingRead[] = []
   readonly seeded: Array<{ user: string; head: number }> = []
   private readonly streams = new Map<string, Stream>()
@@ -114,7 +114,7 @@ export class MemoryChangeSource implements ChangeSource {
   }
 
   filterFor(scope: readonly string[] | null, requested?: readonly string[]): CollectionFilter {
-    return readerFilter(this.registry, scope, requested)
+    return this.filters.of(scope, requested)
   }
 
   readPage(user: string, since: number, filter: CollectionFilter, bounds: PageBounds & { epoch?: string }): Promise<PullOutcome> {

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { decodeFrame } from '../../protocol/codec.ts'
 import type { Change } from '../../protocol/records.ts'
-import { readerFilter } from '../../src/sync/collection-filter.ts'
+import { CollectionFilters } from '../../src/sync/collection-filter.ts'
 import { CollectionRegistry } from '../../src/sync/collections.ts'
 import type { FrameSink } from '../../src/sync/frame-sink.ts'
 import type { SocketSession } from '../../src/transport/connection.ts'
@@ -37,7 +37,7 @@ const change = (seq: number, collection = 'settings', size = 10): Change => ({
   created_at: seq,
   updated_at: seq,
 })
-const filters = new CollectionRegistry()
+const filters = new CollectionFilters(new CollectionRegistry())
 const settleSoon = <T>(p: Promise<T>) => Promise.race([p.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 50))])
 
 /** The FrameSink port's behaviour, run against every adapter. */
@@ -60,8 +60,8 @@ function frameSinkContract(t: Test, open: () => Promise<SinkDriver>): void {
     const d = await open()
     t.teardown(() => d.close())
     const batch = { user: 'u', from: 4, to: 7, changes: [change(5), change(6, 'conversations'), change(7)] }
-    d.sink.sendLive(batch, readerFilter(filters, ['chat.history']))
-    d.sink.sendLive({ ...batch, from: 7, to: 8, changes: [change(8)] }, readerFilter(filters, null))
+    d.sink.sendLive(batch, filters.of(['chat.history']))
+    d.sink.sendLive({ ...batch, from: 7, to: 8, changes: [change(8)] }, filters.of(null))
     await waitUntil(() => d.received.length === 2)
     t.same(d.received, [
       { t: 'changes', from: 4, to: 7, items: [change(6, 'conversations')] },
@@ -132,7 +132,7 @@ function frameSinkContract(t: Test, open: () => Promise<SinkDriver>): void {
     t.equal(await waiting, false, 'the waiting send gives up')
     t.equal(await d.sink.sendPaced(() => ({ t: 'changes', from: 0, to: 1, items: [] }), () => true), false)
     d.sink.send({ t: 'synced', ref: 1, cursor: 0 })
-    d.sink.sendLive({ user: 'u', from: 0, to: 1, changes: [change(1)] }, readerFilter(filters, null))
+    d.sink.sendLive({ user: 'u', from: 0, to: 1, changes: [change(1)] }, filters.of(null))
     t.pass('sends on an ended connection are dropped quietly')
   })
 
@@ -176,13 +176,11 @@ for (const kind of ['uws', 'ws'] as const) {
         fetch: async () => new Response('', { status: 404 }),
         sockets: {
           open(conn): SocketSession {
-            const sink = new SocketSink(conn, {
-              maxFrameBytes: MAX_FRAME,
-              sendBufferBytes: 256 * 1024,
-              liveFrames: new LiveFrames(MAX_FRAME),
-              onSlowConsumer: () => conn.close(1013, 'slow_consumer'),
-              onRetryLater: () => conn.close(1013, 'unavailable'),
-            })
+            const sink = new SocketSink(
+              conn,
+              { limits: { maxFrameBytes: MAX_FRAME }, sendBufferBytes: 256 * 1024, liveFrames: new LiveFrames(MAX_FRAME) },
+              { slowConsumer: () => conn.close(1013, 'slow_consumer'), retryLater: () => conn.close(1013, 'unavailable') },
+            )
             let ended!: () => void
             const endedP = new Promise<void>((r) => (ended = r))
             opened.shift()!(sink, endedP)

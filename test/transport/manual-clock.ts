@@ -15,10 +15,14 @@ export class ManualClock implements SessionClock {
     return this.time
   }
 
-  after(ms: number, fn: () => void): () => void {
+  after(ms: number, fn: () => void): unknown {
     const timer = { due: this.time + Math.max(0, ms), order: this.made++, fn }
     this.timers.push(timer)
-    return () => void (this.timers = this.timers.filter((t) => t !== timer))
+    return timer
+  }
+
+  cancel(timer: unknown): void {
+    this.timers = this.timers.filter((t) => t !== timer)
   }
 
   /** Moves time on by `ms`, firing what falls due (each at its own time) on the way. */
