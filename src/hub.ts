@@ -83,7 +83,7 @@ export async function startHub(config: Config, log: Logger, parts: HubParts = {}
     const origins = originPolicy(config.corsOrigins)
     const metricsEndpoint = closers.add(await startMetricsEndpoint(config, metrics))
     const app = buildHttp(config, { database, bus, cluster, auth, sync, metrics, log, clock, origins, metricsEndpoint, isReady: () => ready })
-    const transport = closers.add(await startSockets(config, { app, auth, sync, sessions, metrics, log, origins }))
+    const transport = closers.add(await startSockets(config, { app, auth, sync, sessions, metrics, log, origins, clock }))
     const maintenance = closers.add(startMaintenance(config, { database, feeds: sync.feeds, auth, metrics, log, clock }))
     ready = true
     const url = announce(config, log, { port: transport.port, transport: transport.kind, store: database.db.kind, bus: bus.kind })

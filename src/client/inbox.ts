@@ -70,6 +70,10 @@ export class Inbox {
   private pumping: Promise<void> | undefined
   private readonly retry: Backoff
   private pendingScope: string[] | undefined
+  /** The client stopped: nothing new is accepted and nothing failed is retried. */
+  private closed = false
+  /** Ends a retry's wait at once (close). */
+  private wakeRetry: (() => void) | undefined
 
   constructor(
     private readonly deps: InboxDeps,
@@ -138,6 +142,16 @@ export class Inbox {
     if (this.streamTo === 0 && this.cursor === 0 && this.queue.length === 0) this.epoch = epoch
   }
 
+  /**
+   * The client stopped: frames that still arrive are not accepted, what is queued is still
+   * applied, but an item whose apply fails is dropped instead of retried (the cursor was not
+   * moved past it, so it comes again when a client starts on the same storage).
+   */
+  close(): void {
+    this.closed = true
+    this.wakeRetry?.()
+  }
+
   /** Resolves once every accepted batch is applied and its write issued. */
   async idle(): Promise<void> {
     while (this.pumping) await this.pumping
@@ -157,6 +171,7 @@ export class Inbox {
   }
 
   private push(item: Item): void {
+    if (this.closed) return
     this.queue.push(item)
     if (!this.pumping) this.pumping = this.pump().finally(() => (this.pumping = undefined))
   }
@@ -171,9 +186,22 @@ export class Inbox {
       } catch (err) {
         const what = item.kind === 'reset' ? item.info : item.kind === 'scope' ? undefined : this.batchOf(item)
         if (what) this.deps.handlerFailed(err, what)
-        await new Promise((r) => this.deps.clock.setTimeout(() => r(undefined), this.retry.next()))
+        if (!this.closed) await this.waitToRetry()
+        if (this.closed) return void this.queue.splice(0)
       }
     }
+  }
+
+  private waitToRetry(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.deps.clock.setTimeout(() => done(), this.retry.next())
+      const done = () => {
+        this.deps.clock.clearTimeout(timer)
+        this.wakeRetry = undefined
+        resolve()
+      }
+      this.wakeRetry = done
+    })
   }
 
   private batchOf(item: Extract<Item, { kind: 'changes' | 'backfill' }>): ChangeBatch {

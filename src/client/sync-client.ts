@@ -577,6 +577,7 @@ export class SyncClient {
 
   private halt(): void {
     this.setState('stopped')
+    this.inboxPart?.close()
     for (const timer of Object.values(this.timers)) timer.clear()
     this.restSync?.stop()
     const s = this.session

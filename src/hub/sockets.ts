@@ -9,6 +9,9 @@ import type { TransportServer } from '../transport/connection.ts'
 import { Session, type SessionDeps } from '../transport/session.ts'
 import type { SessionRegistry } from '../transport/session-registry.ts'
 import { startTransport } from '../transport/start.ts'
+import { LiveFrames } from '../transport/live-frames.ts'
+import { EngineChangeSource } from '../sync/engine-change-source.ts'
+import type { Clock } from '../time/clock.ts'
 import type { SyncCore } from './sync.ts'
 
 /** Frames above the configured limit get `too_large` and the socket lives; far larger ones are cut by the server. */
@@ -18,7 +21,7 @@ const BACKLOG_PAGE_ROWS = 1000
 /** The socket server on the configured port: `/v1/ws` sockets become sessions, every other path goes to the REST app. */
 export async function startSockets(
   config: Config,
-  deps: { app: Hono<HubEnv>; auth: AuthService; sync: SyncCore; sessions: SessionRegistry; metrics: Metrics; log: Logger; origins: OriginPolicy },
+  deps: { app: Hono<HubEnv>; auth: AuthService; sync: SyncCore; sessions: SessionRegistry; metrics: Metrics; log: Logger; origins: OriginPolicy; clock: Clock },
 ): Promise<TransportServer> {
   const { app, auth, sync, sessions, metrics, log } = deps
   const limits = { maxFrameBytes: config.maxFrameBytes, maxOpsPerPush: config.maxOpsPerPush, maxRecordBytes: config.maxRecordBytes }
@@ -30,12 +33,13 @@ export async function startSockets(
     backlogPageSize: BACKLOG_PAGE_ROWS,
     verifier: auth,
     engine: sync.engine,
-    store: sync.store,
-    feeds: sync.feeds,
+    changes: new EngineChangeSource(sync.engine, sync.feeds),
+    liveFrames: new LiveFrames(limits.maxFrameBytes),
     registry: sessions,
     acks: sync.acks,
     log,
     badFrameLimit: config.badFrameLimit,
+    clock: deps.clock,
     hooks: {
       badFrame: (code) => metrics.badFrames.inc({ code }),
       bye: (reason) => metrics.byes.inc({ reason }),

@@ -4,16 +4,20 @@ import type { Op, Result } from '../../protocol/ops.ts'
 import type { Change } from '../../protocol/records.ts'
 import type { ResetReason } from '../../protocol/frames.ts'
 import type { Bus, ChangeBatch } from '../bus/port.ts'
-import { deviceKey, midKey, type OpResultRow } from '../store/rows.ts'
+import { deviceKey, midKey, type OpResultRow, type UserState } from '../store/rows.ts'
 import type { PageQuery, SyncStore } from '../store/sync-store.ts'
 import { WriteConflict, type PushStore } from '../store/push-store.ts'
 import type { CollectionRegistry } from './collections.ts'
+import { visibleCollections } from './collection-filter.ts'
 import { GroupCommitter, type Settle } from './group-commit.ts'
 import { UserPlan } from './push-planner.ts'
 import { rowToWireChange, type WireChange } from './changes.ts'
 import type { RecordCodec } from './record-codec.ts'
 import { knownInputs, readInputs, type BatchInputs } from './batch-inputs.ts'
 import { KnownState } from './known-state.ts'
+
+/** Where a user's stream stands (its head `seq`, epoch and scope), as the edges see it. */
+export type StreamState = UserState
 
 export interface PushOutcome {
   cursor: number
@@ -259,8 +263,7 @@ export class SyncEngine {
 
   /** One page of the user's stream after `since`, restricted to their scope and `collections`. */
   async pull(userId: string, q: { since: number; limit: number; collections?: string[]; epoch?: string }): Promise<PullOutcome> {
-    const state = await this.opts.store.userState(userId)
-    if (!state) throw new HubError('unauthorized', 'unknown user')
+    const state = await this.streamState(userId)
     return this.readPage(userId, { since: q.since, limit: q.limit, collections: this.collectionFilter(state.scope, q.collections), epoch: q.epoch })
   }
 
@@ -275,11 +278,38 @@ export class SyncEngine {
     return { items: page.rows.map((row) => rowToWireChange(row, this.codec)), cursor: more ? last!.seq : page.head, more, epoch: page.epoch }
   }
 
+  /**
+   * Records of `collections` with since < seq ≤ upTo (a socket's backfill after its scope widened):
+   * the store's page, cut at `upTo`; `more` while the page was cut before reaching it.
+   */
+  async readBackfill(userId: string, q: { collections: readonly string[]; since: number; upTo: number; limit: number; maxBytes: number }): Promise<{ items: WireChange[]; more: boolean; next: number }> {
+    const { collections, since, upTo, limit, maxBytes } = q
+    const page = await this.opts.store.pull(userId, { since, limit, collections: [...collections], maxBytes })
+    const rows = (page?.rows ?? []).filter((r) => r.seq <= upTo)
+    const more = page !== undefined && page.cut && rows.length === page.rows.length && rows.length > 0
+    return { items: rows.map((row) => rowToWireChange(row, this.codec)), more, next: rows.at(-1)?.seq ?? since }
+  }
+
+  /** Where the user's stream stands: its head (`seq`), epoch and scope; HubError `unauthorized` for an unknown user. */
+  async streamState(userId: string): Promise<StreamState> {
+    const state = await this.opts.store.userState(userId)
+    if (!state) throw new HubError('unauthorized', 'unknown user')
+    return state
+  }
+
+  /**
+   * A device opens a socket: it is registered (or its name, platform and last sighting
+   * refreshed), refused when revoked; resolves where the user's stream stands.
+   */
+  async admitDevice(userId: string, device: { id: string; name?: string; platform?: string }): Promise<StreamState> {
+    const active = await this.opts.store.touchDevice({ userId, id: device.id, name: device.name, platform: device.platform, now: this.now() })
+    if (!active) throw new HubError('forbidden', 'this device was revoked')
+    return this.streamState(userId)
+  }
+
   /** The collections a reader may see: its scope, narrowed by what it asked for. null = all. */
-  collectionFilter(scope: string[] | null, requested?: string[]): string[] | null {
-    const inScope = scope ? this.registry.collectionsIn(scope) : null
-    if (!requested) return inScope
-    return inScope ? requested.filter((c) => inScope.includes(c)) : requested
+  collectionFilter(scope: readonly string[] | null, requested?: readonly string[]): string[] | null {
+    return visibleCollections(this.registry, scope, requested)
   }
 }
 

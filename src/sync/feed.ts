@@ -8,14 +8,16 @@ const BUS_READY_WAIT_MS = 1000
 /** Users whose heads one position-check statement reads. */
 const CHECK_CHUNK = 1000
 
-/** A batch as delivered to listeners: in order, with its changes, and a cache of encodings. */
+/**
+ * A batch as delivered to listeners: in order, with its changes (every change with
+ * from < seq ≤ to). Every listener of the user gets the same object, so whoever turns it into
+ * frames can do that once for all of them.
+ */
 export interface LiveBatch {
   user: string
   from: number
   to: number
   changes: Change[]
-  /** Encoded frames keyed by encoding/filter, so N sockets of a user share one encode. */
-  cache: Map<string, Array<Uint8Array | string>>
 }
 
 export interface FeedListener {
@@ -60,7 +62,7 @@ class UserFeed {
       return
     }
     this.emit(batch.from < this.head ? trim(batch, this.head) : batch)
-    this.drainWaiting()
+    this.deliverWaiting()
   }
 
   /** True when the store holds changes this feed has not delivered (its head is below `storeHead`). */
@@ -89,11 +91,11 @@ class UserFeed {
     } finally {
       this.filling = false
     }
-    this.drainWaiting()
+    this.deliverWaiting()
     if (this.waiting.length > 0) this.scheduleFill(this.opts.gapWaitMs)
   }
 
-  private drainWaiting(): void {
+  private deliverWaiting(): void {
     this.waiting.sort((a, b) => a.from - b.from)
     while (this.waiting.length > 0 && this.head !== undefined) {
       const next = this.waiting[0]!
@@ -119,7 +121,7 @@ class UserFeed {
 
   private emit(batch: ChangeBatch & { changes?: Change[] }): void {
     this.head = batch.to
-    const live: LiveBatch = { user: batch.user, from: batch.from, to: batch.to, changes: batch.changes ?? [], cache: new Map() }
+    const live: LiveBatch = { user: batch.user, from: batch.from, to: batch.to, changes: batch.changes ?? [] }
     for (const listener of this.listeners) listener.onBatch(live)
   }
 

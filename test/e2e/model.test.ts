@@ -903,11 +903,11 @@ t.test('three devices against a reference model: every answer, every replica, no
  * Found next to the model test, in the scope/backfill path it exercises; the model's commands run
  * one at a time and cannot hit it. PROTOCOL.md (Sync scope): "After a widening,
  * {t:"backfill", collections:[added], …} frames carry the added collections' records that the
- * socket was never sent". src/transport/session.ts `scopeChanged` queues the added collections in
- * `backfillAfterCatchUp` when the socket is `catching_up`, and only `subscribe()` drains that
- * queue; a backfill sets `catching_up` too, so a second widening while the first backfill is
- * still being sent gets its `scope` frame but never its backfill: the socket silently lacks those
- * collections' records until it subscribes again. The device reads slowly here (its TCP reads are
+ * socket was never sent". The session (now src/sync/subscription.ts) queued the added collections
+ * when the socket was `catching_up`, and only `subscribe()` drained that queue; a backfill set
+ * `catching_up` too, so a second widening while the first backfill was still being sent got its
+ * `scope` frame but never its backfill: the socket silently lacked those collections' records
+ * until it subscribed again. The device reads slowly here (its TCP reads are
  * paused) so the first backfill is reliably still running.
  */
 t.test(
