@@ -170,10 +170,11 @@ t.test('long-poll wakes on a commit', async (t) => {
       const alice = await h.newUser()
       const first = await alice.rest.pull({ since: 0 })
       t.same([first.items, first.cursor, typeof first.epoch], [[], 0, 'string'])
+      // The socket first: its token's expiry is a timer on the same clock.
+      const phone = await alice.connect('phone')
       const timers = h.clock.pending
       const polling = alice.rest.pull({ since: 0, wait: 20 })
       await waitUntil(() => h.clock.pending > timers) // the pull is waiting
-      const phone = await alice.connect('phone')
       await phone.push([messagePut(1, randomUUID())])
       const woke = await polling
       t.equal(woke.items.length, 1, 'the waiting pull returns the new change, its wait not run out')
