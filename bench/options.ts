@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { SCENARIOS } from './scenarios/index.ts'
+import { STUDIES } from './studies/index.ts'
 
 export interface Options {
   users: number
@@ -35,32 +36,25 @@ export interface Options {
   receiveBaseline?: string
 }
 
-/** Not a rate ladder: a new device pulling a long history, then export and import (bench/cold-start.ts). */
-export const COLD = 'cold'
-/** Not a rate ladder: decode + validate of one client frame against a baseline revision (bench/receive-path.ts). */
-export const RECEIVE = 'receive'
-
 /** Where reports go unless `--out` says otherwise (gitignored: results are not committed). */
 export const DEFAULT_OUT_DIR = fileURLToPath(new URL('./results', import.meta.url))
-/** Not a rate ladder: the client SDK with its socket blocked and its outbox queued offline (bench/sdk-resilience.ts). */
-export const SDK_FALLBACK = 'sdk-fallback'
+
+/** What a plain `npm run bench` runs: the ladders, then the studies of the full run. */
+const FULL_RUN = ['relay', 'hub', 'hub-ws', 'sdk', 'cluster', 'socketio', ...Object.values(STUDIES).filter((s) => s.inFullRun).map((s) => s.name)]
 
 const FULL_RATES = [1000, 2500, 5000, 7500, 10000, 12500, 15000, 17500, 20000, 25000, 30000]
 const QUICK_RATES = [1000, 5000, 10000, 20000]
 
 export const USAGE = `npm run bench -- [options]     (or: node --import tsx bench/run.ts [options])
   --quick               short steps, fewer rates (about 2 minutes)
-  --only a,b            scenarios: ${Object.keys(SCENARIOS).join(', ')}, ${COLD}, ${RECEIVE}, ${SDK_FALLBACK}
-                        (default relay,hub,hub-ws,sdk,cluster,socketio,${COLD},${RECEIVE},${SDK_FALLBACK}; quick relay,hub);
-                        cluster,socketio is the cluster comparison (2 hub nodes + Redis against Socket.IO);
-                        ${COLD} is a new device pulling a long history, then export and import;
-                        ${RECEIVE} times decoding and validating one client frame here against
-                        the commit before the text checks (--baseline REV for another);
-                        sdk is the hub's ladder through the client SDK (with hub: its overhead);
-                        ${SDK_FALLBACK}: the SDK's REST fallback and offline queue
-  --baseline REV        ${RECEIVE}: the git revision to compare with
-  --messages N          ${COLD}: messages in the account (default 100000; quick 20000)
-  --conversations N     ${COLD}: conversations they are spread over (default 200)
+  --only a,b            rate ladders: ${Object.keys(SCENARIOS).join(', ')}
+                        (cluster,socketio is the cluster comparison: 2 hub nodes + Redis against
+                        Socket.IO; sdk beside hub gives the client SDK's overhead); and studies:
+${Object.values(STUDIES).map((s) => `                          ${s.name}: ${s.describe}${s.inFullRun ? '' : ' (only when named)'}`).join('\n')}
+                        default ${FULL_RUN.join(',')}; --quick relay,hub
+  --baseline REV        receive: the git revision to compare with
+  --messages N          cold: messages in the account (default 100000; quick 20000)
+  --conversations N     cold: conversations they are spread over (default 200)
   --users N             users, 3 sockets each (default 200)
   --rates a,b,c         total push rates to step through, pushes/s
   --seconds S           measured seconds per step (default 5; quick 2)
@@ -75,7 +69,7 @@ export const USAGE = `npm run bench -- [options]     (or: node --import tsx benc
   --out DIR             directory for the report (default bench/results, not committed;
                         a relative DIR is taken from where you ran the command)
   --name NAME           output files DIR/NAME.{json,md} (default latest)
-  --timeout S           stop the whole run after S seconds (default 900; quick 240)
+  --timeout S           stop the whole run after S seconds (default 3600; quick 240)
 Env equivalents: BENCH_THREADS, BENCH_USERS, BENCH_RATES, BENCH_SECONDS, BENCH_ONLY, BENCH_DATABASE_URL.`
 
 export function parseOptions(argv: string[]): Options | 'help' {
@@ -106,8 +100,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
   if (values.help) return 'help'
   const quick = values.quick!
   const env = process.env
-  const only = list(values.only ?? env.BENCH_ONLY ?? (quick ? 'relay,hub' : `relay,hub,hub-ws,sdk,cluster,socketio,${COLD},${RECEIVE},${SDK_FALLBACK}`))
-  const known = [...Object.keys(SCENARIOS), COLD, RECEIVE, SDK_FALLBACK]
+  const only = list(values.only ?? env.BENCH_ONLY ?? (quick ? 'relay,hub' : FULL_RUN.join(',')))
+  const known = [...Object.keys(SCENARIOS), ...Object.keys(STUDIES)]
   for (const name of only) if (!known.includes(name)) throw new Error(`unknown scenario ${name}; known: ${known.join(', ')}`)
   const ratesRaw = values.rates ?? env.BENCH_RATES
   const rates = ratesRaw ? list(ratesRaw).map(Number) : quick ? QUICK_RATES : FULL_RATES
@@ -130,7 +124,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     outDir: values.out ? resolve(process.env.INIT_CWD ?? process.cwd(), values.out) : DEFAULT_OUT_DIR,
     name: values.name ?? 'latest',
     quick,
-    timeoutSec: num(values.timeout, quick ? 240 : 900, 10, 7200, 'timeout'),
+    timeoutSec: num(values.timeout, quick ? 240 : 3600, 10, 7200, 'timeout'),
     coldMessages: int(values.messages, quick ? 20_000 : 100_000, 100, 10_000_000, 'messages'),
     coldConversations: int(values.conversations, 200, 1, 100_000, 'conversations'),
     ...(values.baseline ? { receiveBaseline: values.baseline } : {}),

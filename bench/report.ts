@@ -3,12 +3,10 @@ import { join } from 'node:path'
 import { clusterPlot, clusterTargets, compareCluster, comparisonMarkdown, type ClusterComparison, type TargetRow } from './cluster-compare.ts'
 import type { ScenarioResult, StepRow } from './ladder.ts'
 import type { Options } from './options.ts'
-import type { ColdStartResult } from './cold-start.ts'
-import { coldMarkdown, coldTargets } from './cold-report.ts'
-import { receivePathMarkdown, type ReceivePathResult } from './receive-path.ts'
 import { coresNeeded, cpuPerPush } from './cpu-budget.ts'
-import { sdkOverheadTargets, sdkResilienceMarkdown, sdkResilienceTargets } from './sdk-report.ts'
-import type { SdkResilienceResult } from './sdk-resilience.ts'
+import { sdkOverheadTargets } from './sdk-report.ts'
+import { STUDIES } from './studies/index.ts'
+import type { StudyContext } from './studies/types.ts'
 
 export interface RunMeta {
   startedAt: string
@@ -37,17 +35,14 @@ export interface Summary {
 export interface Report {
   meta: RunMeta
   scenarios: ScenarioResult[]
-  /** The cold start, when it ran. */
-  cold?: ColdStartResult
-  /** The receive path against a baseline revision, when it ran. */
-  receive?: ReceivePathResult
-  /** The client SDK's REST fallback and offline queue, when they ran. */
-  sdkFallback?: SdkResilienceResult
+  /** Each study that ran (bench/studies/), its raw result by name. */
+  studies: Record<string, unknown>
   summary: Summary
 }
 
-/** `machineCores`: the cores every side shared, to say what a relative target's rate would take of them. */
-export function summarize(scenarios: ScenarioResult[], opts: Options, cold: ColdStartResult | undefined, machineCores: number, sdkFallback?: SdkResilienceResult): Summary {
+/** `ctx.machineCores`: the cores every side shared, to say what a relative target's rate would take of them. */
+export function summarize(scenarios: ScenarioResult[], studies: Record<string, unknown>, ctx: StudyContext): Summary {
+  const { opts, machineCores } = ctx
   const maxOkRate = Object.fromEntries(scenarios.map((s) => [s.name, s.error && !s.steps.length ? null : s.maxOkRate]))
   const relay = scenarios.find((s) => s.name === 'relay')
   const ratios: Summary['ratios'] = {}
@@ -78,9 +73,8 @@ export function summarize(scenarios: ScenarioResult[], opts: Options, cold: Cold
   }
   const cluster = compareCluster(scenarios, opts.targetRate, `${opts.name}-cluster.svg`)
   if (cluster) targets.push(...clusterTargets(cluster, scenarios.find((s) => s.name === 'cluster'), machineCores))
-  if (cold) targets.push(...coldTargets(cold))
   targets.push(...sdkOverheadTargets(scenarios))
-  if (sdkFallback) targets.push(...sdkResilienceTargets(sdkFallback))
+  for (const [name, result] of Object.entries(studies)) targets.push(...STUDIES[name]!.targets(result, ctx))
   return { maxOkRate, ratios, targets, ...(cluster && { cluster }) }
 }
 
@@ -151,9 +145,7 @@ export function markdown(report: Report): string {
     out.push(`- ratio ${name}/relay: **${ratio === null ? 'n/a' : ratio.toFixed(2)}**`)
   }
   if (summary.cluster) out.push('', ...comparisonMarkdown(summary.cluster))
-  if (report.cold) out.push('', ...coldMarkdown(report.cold))
-  if (report.receive) out.push('', ...receivePathMarkdown(report.receive))
-  if (report.sdkFallback) out.push('', ...sdkResilienceMarkdown(report.sdkFallback))
+  for (const [name, result] of Object.entries(report.studies)) out.push('', ...STUDIES[name]!.markdown(result))
   if (summary.targets.length) {
     out.push('', '## Targets', '', '| scenario | target | measured | met |', '|---|---|---|---|')
     for (const t of summary.targets) out.push(`| ${t.scenario} | ${t.target} | ${cell(t.measured)} | ${t.met === null ? 'not measured' : t.met ? 'yes' : 'NO'} |`)

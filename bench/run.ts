@@ -9,12 +9,11 @@ import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { cleanupAndExit, startWatchdog } from './cleanup.ts'
 import { runLadder, type ScenarioResult } from './ladder.ts'
-import { COLD, parseOptions, RECEIVE, SDK_FALLBACK, USAGE } from './options.ts'
-import { runReceivePath, type ReceivePathResult } from './receive-path.ts'
-import { runSdkResilience, type SdkResilienceResult } from './sdk-resilience.ts'
-import { runColdStart, type ColdStartResult } from './cold-start.ts'
+import { parseOptions, USAGE } from './options.ts'
 import { markdown, summarize, writeReport, type Report } from './report.ts'
 import { SCENARIOS } from './scenarios/index.ts'
+import { STUDIES } from './studies/index.ts'
+import type { StudyContext } from './studies/types.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -31,13 +30,11 @@ async function main(): Promise<void> {
   if (load > 0.5) console.log(`bench: warning: load average ${load.toFixed(2)} before start; other processes will share the cores (see "other CPU")`)
 
   const scenarios: ScenarioResult[] = []
-  let cold: ColdStartResult | undefined
-  let receive: ReceivePathResult | undefined
-  let sdkFallback: SdkResilienceResult | undefined
+  const studies: Record<string, unknown> = {}
+  const ctx: StudyContext = { root, opts, machineCores: cpus().length, log: console.log }
   for (const name of opts.only) {
-    if (name === RECEIVE) receive = await runReceivePath({ root, ...(opts.receiveBaseline ? { baseline: opts.receiveBaseline } : {}), log: console.log })
-    else if (name === COLD) cold = await runColdStart({ root, messages: opts.coldMessages, conversations: opts.coldConversations, log: console.log })
-    else if (name === SDK_FALLBACK) sdkFallback = await runSdkResilience({ root, rounds: opts.quick ? 3 : 5, offlineOps: 10_000, log: console.log })
+    const study = STUDIES[name]
+    if (study) studies[name] = await study.run(ctx)
     else scenarios.push(await runLadder(SCENARIOS[name]!, opts, root))
   }
 
@@ -55,10 +52,8 @@ async function main(): Promise<void> {
       options: shown,
     },
     scenarios,
-    ...(cold ? { cold } : {}),
-    ...(receive ? { receive } : {}),
-    ...(sdkFallback ? { sdkFallback } : {}),
-    summary: summarize(scenarios, opts, cold, cpus().length, sdkFallback),
+    studies,
+    summary: summarize(scenarios, studies, ctx),
   }
   const files = writeReport(outDir, name, report)
   console.log('\n' + markdown(report))

@@ -52,7 +52,7 @@ t.test("the relative targets' rows say what their rates would take of the machin
   const relay = scenario('relay', [step(10000, { server: 0.4, postgres: 0, gen: 0.6 }), step(20000, { server: 0.6, postgres: 0, gen: 0.9 })])
   const hub = scenario('hub', [step(5000, { server: 0.6, postgres: 0.5, gen: 0.4 }), step(7500, { server: 0.66, postgres: 0.45, gen: 0.39 }, 7500, false)])
   const opts = parseOptions([]) as Options
-  const ratioRow = summarize([relay, hub], opts, undefined, 2).targets.find((r) => r.target.includes('the relay'))!
+  const ratioRow = summarize([relay, hub], {}, { root: '', opts, machineCores: 2, log: () => {} }).targets.find((r) => r.target.includes('the relay'))!
   t.match(ratioRow.measured, "10000/s would take 2.00 of the machine's 2 cores", "half the relay's 20,000/s, at the hub's 200 µs")
   t.equal(ratioRow.met, false)
 
