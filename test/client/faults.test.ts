@@ -192,7 +192,9 @@ t.test('faults between the SDK and real hub processes', async (t) => {
 })
 
 t.test('tokens that expire while the device sleeps: bye token_expired, a fresh token, no loss', async (t) => {
-  const c = await startProcCluster(t, { nodes: 1, env: { SYNCHUB_ACCESS_TTL: '2' } })
+  // Tokens live 6 s: the awake device renews a quarter of that (1.5 s) before the end, room
+  // enough for a loaded machine's round trip; the sleepy one would renew 45 s late.
+  const c = await startProcCluster(t, { nodes: 1, env: { SYNCHUB_ACCESS_TTL: '6' } })
   if (!c) return
   const user = await c.newUser()
   // A device whose timers run ten times late (a laptop asleep): its in-band refresh comes after
@@ -208,7 +210,7 @@ t.test('tokens that expire while the device sleeps: bye token_expired, a fresh t
   a.client.on('connection', (e) => e.event === 'close' && e.bye && byes.push(e.bye.reason))
   await Promise.all([a.client.start(), b.client.start()])
   await Promise.all([a.client.whenSynced(), b.client.whenSynced()])
-  const ids = await pushAll(a, 'sleep', 40, 8)
+  const ids = await pushAll(a, 'sleep', 72, 8)
   t.ok(byes.includes('token_expired'), `the hub said token_expired (${byes.join(', ')})`)
   t.ok(a.closes.includes(4401), 'and closed 4401')
   t.same(b.closes, [], 'the awake device refreshed in band and kept its socket')
